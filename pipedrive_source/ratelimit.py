@@ -1,0 +1,292 @@
+"""Pacing shared by every thread of one client: burst windows, the search window and the daily token budget.
+
+Pipedrive limits (FACTS.md, "Rate limits"): per token, a rolling 2-second window of 20/40/100/120 requests
+(API token) or 80/160/400/480 (OAuth) by plan, 10 per 2 s on search endpoints, and a daily company budget
+of tokens where each operation has a cost (``token_costs.tsv``, shipped as package data). Every answer
+carries ``x-ratelimit-limit|remaining|reset`` and ``x-daily-ratelimit-token-limit|remaining``.
+
+Why a small sliding-window log instead of a library: pyrate-limiter (the obvious candidate) fixes its
+rates when the bucket is built, has no notion of "pause every caller until T" (what a 429 demands: the
+server locks out clients that keep firing), and cannot take the server's ``remaining``/``reset`` into
+account. The window below is ~80 lines, one ``threading.Condition``, and is tested directly
+(tests/client/test_ratelimit.py): ``acquire()`` blocks until the call fits in the window and no pause
+is active; ``pause_until()`` stops all threads; ``observe()`` learns limit/remaining/reset from headers.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+
+from pipedrive_source.errors import DailyBudgetExhausted
+
+logger = logging.getLogger("pipedrive_source.ratelimit")
+
+BURST_WINDOW_SECONDS = 2.0
+SEARCH_LIMIT = 10
+PLANS = ("essential", "advanced", "professional", "enterprise")
+# requests per 2 s, by plan (FACTS.md)
+API_TOKEN_BURST = {"essential": 20, "advanced": 40, "professional": 100, "enterprise": 120}
+OAUTH_BURST = {"essential": 80, "advanced": 160, "professional": 400, "enterprise": 480}
+
+
+def burst_limit_for(plan: str, oauth: bool) -> int:
+    """Starting guess of the burst limit; the server's ``x-ratelimit-limit`` replaces it on the first answer."""
+    key = plan.lower()
+    if key not in API_TOKEN_BURST:
+        raise ValueError(f"unknown Pipedrive plan {plan!r}; expected one of {', '.join(PLANS)}")
+    return (OAUTH_BURST if oauth else API_TOKEN_BURST)[key]
+
+
+class SlidingWindowLimiter:
+    """Thread-safe rolling-window limiter: at most ``limit`` acquisitions in any ``window`` seconds.
+
+    ``headroom`` requests are kept free below the limit: requests are stamped when sent but the server
+    stamps them on arrival, so jitter in transit would otherwise push the server's count over the limit.
+    """
+
+    def __init__(self, limit: int, window: float = BURST_WINDOW_SECONDS, *, headroom: float = 0.05,
+                 name: str = "burst", clock=time.monotonic) -> None:
+        self.name = name
+        self.window = window
+        self.headroom = headroom
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+        self.server_limit = limit
+        self._limit = self._effective(limit)
+
+    def _effective(self, limit: int) -> int:
+        margin = max(1, math.ceil(limit * self.headroom)) if self.headroom > 0 and limit > 1 else 0
+        return max(1, limit - margin)
+
+    @property
+    def limit(self) -> int:
+        """Requests let through per window (server limit minus headroom)."""
+        return self._limit
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the seconds waited."""
+        start = self._clock()
+        with self._cond:
+            while True:
+                now = self._clock()
+                cutoff = now - self.window
+                while self._sent and self._sent[0] <= cutoff:
+                    self._sent.popleft()
+                if self._paused_until > now:
+                    self._cond.wait(self._paused_until - now)
+                    continue
+                if len(self._sent) < self._limit:
+                    self._sent.append(now)
+                    return now - start
+                self._cond.wait(max(self._sent[0] + self.window - now, 0.001))
+
+    def pause_until(self, deadline: float) -> None:
+        """Stop every caller of ``acquire`` until the monotonic time ``deadline`` (never shortens a pause)."""
+        with self._cond:
+            if deadline > self._paused_until:
+                self._paused_until = deadline
+            self._cond.notify_all()
+
+    def pause_for(self, seconds: float) -> None:
+        self.pause_until(self._clock() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        with self._cond:
+            return max(0.0, self._paused_until - self._clock())
+
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            if limit != self.server_limit and limit > 0:
+                logger.info("%s limit learned from server: %d per %.0f s (was %d)", self.name, limit,
+                            self.window, self.server_limit)
+                self.server_limit = limit
+                self._limit = self._effective(limit)
+                self._cond.notify_all()
+
+    def observe(self, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        """Learn from ``x-ratelimit-*`` headers: adopt the server's limit; if it says nothing is left,
+        hold every thread until its window resets (others may share the token)."""
+        if limit:
+            self.set_limit(limit)
+        if remaining is not None and remaining <= 0:
+            self.pause_for(reset if reset and reset > 0 else self.window)
+
+    def in_window(self) -> int:
+        with self._cond:
+            cutoff = self._clock() - self.window
+            return sum(1 for t in self._sent if t > cutoff)
+
+
+def next_midnight_utc(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class BudgetSnapshot:
+    limit: int | None
+    remaining: int | None
+
+
+class DailyBudget:
+    """Daily token budget: reserves the cost of each call before it is sent and refuses once the
+    budget minus the ``reserve`` share (kept for the company's other integrations) would be crossed.
+
+    The server's ``x-daily-ratelimit-token-*`` headers are the truth; the estimate in between subtracts
+    the cost of calls still in flight so concurrent threads cannot all slip past the floor.
+    Once exhausted, calls are refused locally (no request) until ``resume_at`` or ``reset()``.
+    """
+
+    def __init__(self, reserve: float = 0.2, *, now=lambda: datetime.now(UTC)) -> None:
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(f"daily_reserve must be in [0, 1), got {reserve!r}")
+        self.reserve = reserve
+        self._now = now
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None  # last value the server sent (monotone within a day)
+        self._inflight = 0
+        self._resume_at: datetime | None = None
+        self._exhausted_reason = ""
+
+    @property
+    def floor(self) -> int:
+        return math.ceil((self.limit or 0) * self.reserve)
+
+    def snapshot(self) -> BudgetSnapshot:
+        with self._lock:
+            return BudgetSnapshot(self.limit, self.remaining)
+
+    def reserve_cost(self, cost: int) -> None:
+        """Book ``cost`` tokens for a call about to be sent, or raise DailyBudgetExhausted."""
+        with self._lock:
+            if self._resume_at is not None:
+                if self._now() < self._resume_at:
+                    raise self._error(self._exhausted_reason, self._resume_at)
+                self._forget()
+            if self.limit is not None and self.remaining is not None:
+                left = self.remaining - self._inflight - self.floor
+                if cost > left:
+                    reason = (f"daily token budget reached: {self.remaining} of {self.limit} tokens left, "
+                              f"{self.floor} ({self.reserve:.0%}) kept in reserve for other integrations")
+                    self._mark_exhausted(reason, next_midnight_utc(self._now()))
+                    raise self._error(reason, self._resume_at)  # type: ignore[arg-type]
+            self._inflight += cost
+
+    def release(self, cost: int) -> None:
+        """The call booked with ``cost`` got its answer (or failed before sending)."""
+        with self._lock:
+            self._inflight = max(0, self._inflight - cost)
+
+    def observe(self, limit: int | None, remaining: int | None) -> None:
+        with self._lock:
+            if limit is not None and limit != self.limit:
+                self.limit = limit
+                self.remaining = remaining
+            elif remaining is not None:
+                if self.remaining is None or remaining <= self.remaining:
+                    self.remaining = remaining
+                elif remaining - self.remaining > max(self._inflight, 0) + 100:
+                    # a jump up means the budget was reset (new day); answers out of order only differ a little
+                    self.remaining = remaining
+                    self._resume_at = None
+
+    def server_exhausted(self, resume_at: datetime | None, message: str) -> datetime:
+        """The server answered 429 "daily request budget exceeded": refuse locally until the returned time."""
+        with self._lock:
+            when = resume_at or next_midnight_utc(self._now())
+            self._mark_exhausted(f"Pipedrive says: {message}", when)
+            return when
+
+    def reset(self) -> None:
+        """Forget what the server said (e.g. an operator knows the budget was reset); next call probes."""
+        with self._lock:
+            self._forget()
+
+    @property
+    def resume_at(self) -> datetime | None:
+        return self._resume_at
+
+    def _forget(self) -> None:
+        self._resume_at = None
+        self._exhausted_reason = ""
+        self.remaining = None
+
+    def _mark_exhausted(self, reason: str, resume_at: datetime) -> None:
+        self._exhausted_reason = reason
+        self._resume_at = resume_at
+        logger.warning("%s; calls can resume at %s UTC", reason, resume_at.strftime("%Y-%m-%d %H:%M:%S"))
+
+    @staticmethod
+    def _error(reason: str, resume_at: datetime) -> DailyBudgetExhausted:
+        return DailyBudgetExhausted(reason, resume_at=resume_at)
+
+
+# ---- token costs -------------------------------------------------------------------------------------
+
+_ID_SEGMENT = re.compile(
+    r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+_PLACEHOLDER = re.compile(r"^\{[^}]+\}$")
+
+
+def normalize_path(path: str) -> str:
+    """``/deals/12/products`` -> ``/deals/{id}/products`` (numeric and UUID segments become ``{id}``)."""
+    segments = [s for s in path.split("?", 1)[0].split("/") if s]
+    return "/" + "/".join("{id}" if _ID_SEGMENT.match(s) or _PLACEHOLDER.match(s) else s for s in segments)
+
+
+@lru_cache(maxsize=1)
+def _cost_table() -> dict[tuple[str, str], list[tuple[tuple[str, ...], int]]]:
+    """(METHOD, version) -> [(template segments with '{id}' placeholders, cost)], most literal first."""
+    table: dict[tuple[str, str], list[tuple[tuple[str, ...], int]]] = {}
+    text = resources.files("pipedrive_source").joinpath("token_costs.tsv").read_text(encoding="utf-8")
+    for row in csv.DictReader(text.splitlines(), delimiter="\t"):
+        path = row["path"].removeprefix("/api")
+        version, _, rest = path.lstrip("/").partition("/")
+        segs = tuple("{id}" if _PLACEHOLDER.match(s) else s for s in rest.strip("/").split("/") if s)
+        table.setdefault((row["method"].upper(), version), []).append((segs, int(row["token_cost"])))
+    for entries in table.values():
+        entries.sort(key=lambda e: -sum(1 for s in e[0] if s != "{id}"))
+    return table
+
+
+def _default_cost(method: str, version: str, segments: tuple[str, ...]) -> int:
+    single = bool(segments) and segments[-1] == "{id}"
+    if method == "GET":
+        if version == "v2":
+            return 1 if single else 10
+        return 2 if single else 20
+    if method == "DELETE":
+        return 3 if version == "v2" else 6
+    return 5 if version == "v2" else 10
+
+
+def token_cost(method: str, path: str, version: str = "v1") -> int:
+    """Token cost of one call, from Pipedrive's published ``x-token-cost`` table (FACTS.md rules otherwise)."""
+    method = method.upper()
+    segs = tuple(s for s in normalize_path(path).split("/") if s)
+    entries = _cost_table().get((method, version), [])
+    for template, cost in entries:
+        if len(template) == len(segs) and all(t == s or t == "{id}" for t, s in zip(template, segs)):
+            return cost
+    return _default_cost(method, version, segs)
+
+
+def is_search_path(path: str) -> bool:
+    """Search endpoints have their own, lower burst limit (10 per 2 s)."""
+    segs = [s for s in path.split("?", 1)[0].split("/") if s]
+    return bool(segs) and ("itemSearch" in segs or segs[-1] == "search" or segs[-2:-1] == ["search"])

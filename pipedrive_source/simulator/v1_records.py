@@ -1,0 +1,495 @@
+"""Base-record builders of the big entities (deals, persons, organizations, activities,
+products, notes, leads) and their v1 renderings.
+
+Two shapes per entity, like the real API:
+- *flat* = the ``/collection`` shape: references are plain ids, no counters or names.
+  This is also what the mutation overlay stores.
+- *list* = the ``GET /deals`` (offset list / ``/{id}``) shape: references become objects
+  with ``value`` (deals, persons, organizations, products), counters and names are added.
+
+Builders are closures created once per Company with everything they need bound to
+locals, because the hot path (500 deals per page, 150 pages/s) has ~10 µs per record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from .generator import (
+    CO_A, CO_B, CO_SUFFIX, COMPANY_DOMAIN, COMPANY_ID, DAY, DEAL_CURRENCIES, DEAL_WORDS, EMAIL_LABELS, FIRST,
+    INDUSTRIES, LAST, LOST_REASONS, NOTE_SNIPPETS, ORIGINS, PHONE_LABELS, PRODUCT_WORDS, SUBJECTS, T_END, ZERO_TS,
+    CITIES, ACTIVITY_TYPES, Hasher, address_dict, fmt_date, fmt_iso_ms, fmt_ts, weighted_table,
+)
+
+if TYPE_CHECKING:
+    from .store import Company
+
+CC_EMAIL = f"{COMPANY_DOMAIN}@pipedrivemail.com"
+
+
+def person_names(h: int) -> tuple[str, str]:
+    return FIRST[h % len(FIRST)], LAST[(h >> 8) % len(LAST)]
+
+
+def org_name_of(h: int) -> str:
+    suffix = CO_SUFFIX[(h >> 16) % len(CO_SUFFIX)]
+    base = f"{CO_A[h % len(CO_A)]} {CO_B[(h >> 8) % len(CO_B)]}"
+    return f"{base} {suffix}" if suffix else base
+
+
+def _slug(s: str) -> str:
+    return "".join(ch for ch in s.lower() if ch.isalnum()) or "x"
+
+
+class Builders:
+    """Per-company record builders (see module docstring)."""
+
+    def __init__(self, c: "Company") -> None:
+        self.c = c
+        seed = c.seed
+        self.h_deal = Hasher(seed, "deal")
+        self.h_person = Hasher(seed, "person")
+        self.h_org = Hasher(seed, "org")
+        self.h_act = Hasher(seed, "activity")
+        self.h_prod = Hasher(seed, "product")
+        self.h_note = Hasher(seed, "note")
+        self.h_lead = Hasher(seed, "lead")
+        self.h_child = Hasher(seed, "child")
+        users = list(range(1, c.n_users + 1))
+        # user 1 (admin) and user 2 (non-admin token) own clear subsets
+        self.owner_table = weighted_table([(u, 30 if u == 1 else 12 if u == 2 else 8) for u in users])
+
+    # ------------------------------------------------------------------ cheap refs
+    def deal_person(self, i: int) -> int | None:
+        x = self.h_deal(i) >> 20
+        if x % 25 == 0:
+            return None
+        return 1 + x % self.c.n_persons
+
+    def person_org(self, p: int) -> int | None:
+        x = self.h_person(p) >> 24
+        if x % 6 == 0:
+            return None
+        return 1 + x % self.c.n_orgs
+
+    def deal_owner(self, i: int) -> int:
+        return self.owner_table[(self.h_deal(i) >> 4) & 255]
+
+    def person_name(self, p: int) -> str:
+        f, l = person_names(self.h_person(p))
+        return f"{f} {l}"
+
+    def org_name(self, o: int) -> str:
+        return org_name_of(self.h_org(o))
+
+    def activity_deal(self, a: int) -> int | None:
+        x = self.h_act(a)
+        if x & 7 >= 5:
+            return None
+        return (a - 1) % self.c.n_deals + 1
+
+    def activity_done(self, a: int) -> bool:
+        return (self.h_act(a) >> 3) & 3 != 0
+
+    def note_deal(self, k: int) -> int | None:
+        if k > self.c.n_deals or self.h_note(k) & 1:
+            return None
+        return k
+
+    # ------------------------------------------------------------------ deals
+    def deal_flat(self, i: int) -> dict:
+        c = self.c
+        h = self.h_deal(i)
+        tm = c.tm["deals"]
+        add = tm.add_time(i)
+        upd = tm.update_time(i)
+        owner = self.owner_table[(h >> 4) & 255]
+        x = h >> 20
+        person = None if x % 25 == 0 else 1 + x % c.n_persons
+        org = self.person_org(person) if person else (None if x % 3 else 1 + x % c.n_orgs)
+        y = h >> 12
+        stat = (h >> 13) % 20
+        status = "open" if stat < 11 else "won" if stat < 16 else "lost"
+        pipe = c.pipelines_table[(h >> 28) & 15]
+        stages = c.pipeline_stages[pipe]
+        stage = stages[(h >> 32) % len(stages)]
+        currency = DEAL_CURRENCIES[(h >> 36) % len(DEAL_CURRENCIES)]
+        value = ((h >> 40) % 2000) * 50 if (h >> 51) % 9 else 0
+        life = upd - add
+        stage_change = add + (life * ((h >> 44) & 255) >> 8) if life > 3600 else None
+        close = won = lost = None
+        if status != "open":
+            ct = add + (life * (200 + ((h >> 48) & 55)) >> 8)
+            close = fmt_ts(ct)
+            if status == "won":
+                won = close
+            else:
+                lost = close
+        d = c.deal_template.copy()
+        d["id"] = i
+        d["creator_user_id"] = owner if (h >> 52) & 3 else 1
+        d["user_id"] = owner
+        d["person_id"] = person
+        d["org_id"] = org
+        d["stage_id"] = stage
+        org_label = self.org_name(org) if org else self.person_name(person) if person else "Unknown"
+        d["title"] = f"{org_label} {DEAL_WORDS[(h >> 54) % 8]}" if (h >> 57) % 31 else ""
+        d["value"] = value
+        d["currency"] = currency
+        d["add_time"] = fmt_ts(add)
+        d["update_time"] = fmt_ts(upd)
+        d["stage_change_time"] = (fmt_ts(stage_change) if stage_change else None) if y % 97 else ZERO_TS
+        d["active"] = status == "open"
+        d["status"] = status
+        d["probability"] = None if y % 5 else (y >> 3) % 101
+        if status == "open" and (y >> 2) & 1:
+            na = upd + ((y >> 5) % 60) * DAY
+            d["next_activity_date"] = fmt_date(na)
+            d["next_activity_time"] = None if (y >> 9) & 1 else "10:00:00"
+            d["next_activity_id"] = i
+        if (y >> 10) & 1:
+            d["last_activity_id"] = i + c.n_deals if i + c.n_deals <= c.n_activities else None
+            d["last_activity_date"] = fmt_date(max(add, upd - DAY))
+        d["lost_reason"] = LOST_REASONS[(y >> 11) % len(LOST_REASONS)] if status == "lost" else None
+        d["visible_to"] = "3" if (y >> 14) % 5 else "1"
+        d["close_time"] = close
+        d["pipeline_id"] = pipe
+        d["won_time"] = won
+        d["first_won_time"] = won
+        d["lost_time"] = lost
+        d["expected_close_date"] = fmt_date(add + ((y >> 17) % 180) * DAY) if (y >> 15) & 3 else None
+        d["label"] = c.deal_label_opts[(y >> 20) % len(c.deal_label_opts)] if (y >> 23) % 3 == 0 else None
+        d["local_won_date"] = won[:10] if won else None
+        d["local_lost_date"] = lost[:10] if lost else None
+        d["local_close_date"] = close[:10] if close else None
+        d["origin"] = ORIGINS[(y >> 25) % len(ORIGINS)]
+        cg = c.cf_groups["deals"]
+        d.update(cg[0][h & 63])
+        d.update(cg[1][(h >> 6) & 63])
+        d.update(cg[2][(h >> 26) & 63])
+        d.update(cg[3][(h >> 38) & 63])
+        if c.cf_null_tail["deals"]:
+            d.update(c.cf_null_tail["deals"])
+        return d
+
+    def deal_base_counts(self, i: int) -> tuple[int, int, int]:
+        """(products, participants, followers) of a base deal, consistent with children."""
+        x = self.h_child(i)
+        np_ = 0 if x % 20 < 13 else 1 + (x >> 5) % 3
+        part = (1 if self.deal_person(i) else 0) + ((x >> 8) % 4 == 0)
+        fol = 1 + ((x >> 10) % 3 == 0)
+        return np_, part, fol
+
+    def deal_activity_ids(self, i: int) -> list[int]:
+        c = self.c
+        out = []
+        for a in (i, i + c.n_deals):
+            if a <= c.n_activities and self.activity_deal(a) == i:
+                out.append(a)
+        return out
+
+    # ------------------------------------------------------------------ persons
+    def person_flat(self, p: int) -> dict:
+        c = self.c
+        h = self.h_person(p)
+        tm = c.tm["persons"]
+        first, last = person_names(h)
+        x = h >> 24
+        org = None if x % 6 == 0 else 1 + x % c.n_orgs
+        owner = self.owner_table[(h >> 16) & 255]
+        slug = _slug(first) + "." + _slug(last)
+        dom = _slug(CO_A[(h >> 30) % len(CO_A)]) + ".example"
+        ne = (h >> 34) % 4  # 0..3 emails
+        emails = [{"label": EMAIL_LABELS[k % 3], "value": f"{slug}{'' if k == 0 else k}@{dom if k != 1 else 'mail.example'}",
+                   "primary": k == 0} for k in range(ne)] or [{"value": "", "primary": True}]
+        nph = (h >> 36) % 4
+        phones = [{"label": PHONE_LABELS[k], "value": f"+{(h >> 40) % 60 + 1} {(h >> (k * 5)) % 900 + 100} {p % 10000:04d}{k}",
+                   "primary": k == 0} for k in range(nph)] or [{"value": "", "primary": True}]
+        d = c.person_template.copy()
+        d["id"] = p
+        d["owner_id"] = owner
+        d["org_id"] = org
+        d["name"] = f"{first} {last}" if (h >> 38) % 53 else f"  {first} {last} "
+        d["first_name"] = first
+        d["last_name"] = last
+        d["phone"] = phones
+        d["email"] = emails
+        d["primary_email"] = emails[0]["value"] or None
+        d["first_char"] = first[0].lower()
+        d["add_time"] = fmt_ts(tm.add_time(p))
+        d["update_time"] = fmt_ts(tm.update_time(p))
+        d["visible_to"] = "3" if (h >> 42) % 5 else "1"
+        d["label"] = c.person_label_opts[(h >> 44) % 3] if (h >> 46) % 4 == 0 else None
+        d["label_ids"] = [d["label"]] if d["label"] else []
+        d["job_title"] = ["CEO", "CTO", "Buyer", "Head of Sales", "", None, "Engineer"][(h >> 48) % 7]
+        d["birthday"] = fmt_date(0 + ((h >> 50) % 18000) * DAY) if (h >> 62) == 0 else None
+        cg = c.cf_groups["persons"]
+        d.update(cg[0][h & 63])
+        d.update(cg[1][(h >> 6) & 63])
+        d.update(cg[2][(h >> 12) & 63])
+        d.update(cg[3][(h >> 52) & 63])
+        if c.cf_null_tail["persons"]:
+            d.update(c.cf_null_tail["persons"])
+        return d
+
+    # ------------------------------------------------------------------ organizations
+    def org_flat(self, o: int) -> dict:
+        c = self.c
+        h = self.h_org(o)
+        tm = c.tm["organizations"]
+        name = org_name_of(h)
+        d = c.org_template.copy()
+        d["id"] = o
+        d["owner_id"] = self.owner_table[(h >> 20) & 255]
+        d["name"] = name
+        d["first_char"] = name[0].lower()
+        d["add_time"] = fmt_ts(tm.add_time(o))
+        d["update_time"] = fmt_ts(tm.update_time(o))
+        d["visible_to"] = "3" if (h >> 28) % 5 else "1"
+        lbl = c.org_label_opts[(h >> 30) % 3] if (h >> 32) % 3 == 0 else None
+        d["label"] = lbl
+        d["label_ids"] = [lbl] if lbl else []
+        if (h >> 34) % 7:
+            ad = address_dict("address_", h >> 35, bare_key="address")
+            d.update(ad)
+            d["country_code"] = CITIES[(h >> 35) % len(CITIES)][5]
+        d["website"] = f"https://www.{_slug(name)}.example" if (h >> 40) % 3 else None
+        d["industry"] = INDUSTRIES[(h >> 42) % len(INDUSTRIES)]
+        d["employee_count"] = (h >> 45) % 5000 if (h >> 44) & 1 else None
+        d["annual_revenue"] = ((h >> 50) % 10000) * 1000 if (h >> 49) & 1 else None
+        cg = c.cf_groups["organizations"]
+        d.update(cg[0][h & 63])
+        d.update(cg[1][(h >> 6) & 63])
+        d.update(cg[2][(h >> 12) & 63])
+        d.update(cg[3][(h >> 56) & 63])
+        if c.cf_null_tail["organizations"]:
+            d.update(c.cf_null_tail["organizations"])
+        return d
+
+    # ------------------------------------------------------------------ activities
+    def activity_flat(self, a: int) -> dict:
+        c = self.c
+        h = self.h_act(a)
+        tm = c.tm["activities"]
+        add = tm.add_time(a)
+        upd = tm.update_time(a)
+        deal = None if h & 7 >= 5 else (a - 1) % c.n_deals + 1
+        if deal is not None:
+            person = self.deal_person(deal)
+            org = self.person_org(person) if person else None
+        else:
+            person = 1 + (h >> 40) % c.n_persons if (h >> 5) & 1 else None
+            org = self.person_org(person) if person else None
+        done = (h >> 3) & 3 != 0
+        t = ACTIVITY_TYPES[(h >> 8) % len(ACTIVITY_TYPES)]
+        due = add + ((h >> 12) % 30) * DAY
+        d = c.activity_template.copy()
+        d["id"] = a
+        d["user_id"] = self.owner_table[(h >> 16) & 255]
+        d["done"] = done
+        d["type"] = t[1]
+        d["subject"] = SUBJECTS[(h >> 24) % len(SUBJECTS)]
+        d["due_date"] = fmt_date(due)
+        d["due_time"] = "" if (h >> 28) % 4 == 0 else f"{(h >> 30) % 10 + 8:02d}:{15 * ((h >> 34) % 4):02d}"
+        d["duration"] = "" if (h >> 36) % 3 == 0 else f"0{(h >> 38) % 3}:30"
+        d["busy_flag"] = bool((h >> 39) & 1)
+        d["add_time"] = fmt_ts(add)
+        d["update_time"] = fmt_ts(upd)
+        d["marked_as_done_time"] = fmt_ts(upd) if done else ""
+        d["deal_id"] = deal
+        d["person_id"] = person
+        d["org_id"] = org
+        d["update_user_id"] = d["user_id"] if (h >> 42) & 1 else None
+        d["note"] = NOTE_SNIPPETS[(h >> 44) % len(NOTE_SNIPPETS)] if (h >> 48) & 1 else None
+        d["created_by_user_id"] = d["user_id"]
+        d["assigned_to_user_id"] = d["user_id"]
+        cg = c.cf_groups["activities"]
+        d.update(cg[0][h & 63])
+        d.update(cg[1][(h >> 50) & 63])
+        d.update(cg[2][(h >> 20) & 63])
+        d.update(cg[3][(h >> 56) & 63])
+        if c.cf_null_tail["activities"]:
+            d.update(c.cf_null_tail["activities"])
+        return d
+
+    # ------------------------------------------------------------------ products
+    def product_flat(self, k: int) -> dict:
+        c = self.c
+        h = self.h_prod(k)
+        tm = c.tm["products"]
+        w1 = PRODUCT_WORDS[h % len(PRODUCT_WORDS)]
+        w2 = PRODUCT_WORDS[(h >> 8) % len(PRODUCT_WORDS)]
+        name = f"{w1} {w2} {k}"
+        price = ((h >> 16) % 2000) * 5
+        prices = [{"id": k * 3 + j, "product_id": k, "price": price * (1 + j), "currency": cur,
+                   "cost": price // 2, "overhead_cost": None if j else 0}
+                  for j, cur in enumerate(("EUR", "USD")[: 1 + (h >> 30) % 2])]
+        d = c.product_template.copy()
+        d["id"] = k
+        d["name"] = name
+        d["code"] = f"P-{k:05d}" if (h >> 32) % 5 else None
+        d["description"] = None if (h >> 34) & 1 else f"{w1} for teams"
+        d["unit"] = ["pcs", "licence", "hour", "", None][(h >> 36) % 5]
+        d["tax"] = [0, 9, 20, 24][(h >> 40) % 4]
+        d["category"] = c.product_category_opts[(h >> 42) % len(c.product_category_opts)] if (h >> 44) & 1 else None
+        d["first_char"] = name[0].lower()
+        d["owner_id"] = self.owner_table[(h >> 46) & 255]
+        d["add_time"] = fmt_ts(tm.add_time(k))
+        d["update_time"] = fmt_ts(tm.update_time(k))
+        d["prices"] = prices
+        cg = c.cf_groups["products"]
+        d.update(cg[0][h & 63])
+        d.update(cg[1][(h >> 10) & 63])
+        d.update(cg[2][(h >> 20) & 63])
+        d.update(cg[3][(h >> 50) & 63])
+        if c.cf_null_tail["products"]:
+            d.update(c.cf_null_tail["products"])
+        return d
+
+    # ------------------------------------------------------------------ notes
+    def note_flat(self, k: int) -> dict:
+        c = self.c
+        h = self.h_note(k)
+        tm = c.tm["notes"]
+        deal = k if (k <= c.n_deals and not h & 1) else None
+        if deal is not None:
+            person = self.deal_person(deal)
+        else:
+            person = 1 + (h >> 8) % c.n_persons if (h >> 2) & 1 else None
+        org = self.person_org(person) if person else (1 + (h >> 20) % c.n_orgs if (h >> 3) & 1 else None)
+        lead = None
+        if deal is None and person is None and org is None and c.n_leads:
+            lead = c.lead_uuid(1 + (h >> 24) % c.n_leads)
+        d = c.note_template.copy()
+        d["id"] = k
+        d["user_id"] = self.owner_table[(h >> 30) & 255]
+        d["deal_id"] = deal
+        d["person_id"] = person
+        d["org_id"] = org
+        d["lead_id"] = lead
+        d["content"] = NOTE_SNIPPETS[(h >> 40) % len(NOTE_SNIPPETS)]
+        d["add_time"] = fmt_ts(tm.add_time(k))
+        d["update_time"] = fmt_ts(tm.update_time(k))
+        d["pinned_to_deal_flag"] = bool(deal and (h >> 44) % 7 == 0)
+        d["pinned_to_person_flag"] = False
+        d["pinned_to_organization_flag"] = False
+        d["pinned_to_lead_flag"] = False
+        d["last_update_user_id"] = d["user_id"] if (h >> 46) & 1 else None
+        return d
+
+    # ------------------------------------------------------------------ leads
+    def lead_flat(self, k: int) -> dict:
+        c = self.c
+        h = self.h_lead(k)
+        tm = c.tm["leads"]
+        person = 1 + (h >> 8) % c.n_persons if h & 3 else None
+        org = self.person_org(person) if person else 1 + (h >> 28) % c.n_orgs
+        upd = tm.update_time(k)
+        d = {
+            "id": c.lead_uuid(k), "title": f"{self.org_name(org) if org else self.person_name(person)} lead",
+            "owner_id": self.owner_table[(h >> 16) & 255], "creator_id": ADMIN if (h >> 24) & 1 else 2,
+            "label_ids": [c.lead_label_ids[j] for j in range((h >> 26) % 3)],
+            "person_id": person, "organization_id": org,
+            "source_name": ["Manually created", "Web forms", "Prospector", "Import"][(h >> 30) % 4],
+            "origin": ORIGINS[(h >> 32) % len(ORIGINS)], "origin_id": None, "channel": None, "channel_id": None,
+            "is_archived": (h >> 34) % 9 == 0, "was_seen": bool((h >> 36) & 1),
+            "value": {"amount": ((h >> 40) % 500) * 100, "currency": DEAL_CURRENCIES[(h >> 50) % 8]} if (h >> 38) % 3 else None,
+            "expected_close_date": fmt_date(upd + ((h >> 44) % 90) * DAY) if (h >> 39) & 1 else None,
+            "next_activity_id": None, "add_time": fmt_iso_ms(tm.add_time(k)), "update_time": fmt_iso_ms(upd),
+            "visible_to": "3", "cc_email": CC_EMAIL,
+        }
+        # leads only show custom fields that are set
+        cg = c.cf_groups["deals"]
+        for part in (cg[0][h & 63], cg[1][(h >> 6) & 63], cg[2][(h >> 12) & 63], cg[3][(h >> 56) & 63]):
+            for kk, vv in part.items():
+                if vv is not None:
+                    d[kk] = vv
+        return d
+
+
+ADMIN = 1
+
+
+def deal_template() -> dict:
+    keys = ["id", "creator_user_id", "user_id", "person_id", "org_id", "stage_id", "title", "value", "acv", "arr", "mrr",
+            "currency", "add_time", "update_time", "stage_change_time", "active", "deleted", "status", "probability",
+            "next_activity_date", "next_activity_time", "next_activity_id", "last_activity_id", "last_activity_date",
+            "lost_reason", "visible_to", "close_time", "pipeline_id", "won_time", "first_won_time", "lost_time",
+            "expected_close_date", "label", "local_won_date", "local_lost_date", "local_close_date", "origin",
+            "origin_id", "channel", "channel_id", "is_archived", "archive_time"]
+    d = dict.fromkeys(keys)
+    d["deleted"] = False
+    d["is_archived"] = False
+    return d
+
+
+def person_template() -> dict:
+    keys = ["id", "company_id", "owner_id", "org_id", "name", "first_name", "last_name", "phone", "email",
+            "primary_email", "first_char", "add_time", "update_time", "delete_time", "visible_to", "picture_id",
+            "label", "label_ids", "active_flag", "job_title", "birthday", "im", "notes", "postal_address"]
+    d = dict.fromkeys(keys)
+    d["company_id"] = COMPANY_ID
+    d["active_flag"] = True
+    d["im"] = [{"value": "", "primary": True}]
+    return d
+
+
+def org_template() -> dict:
+    keys = ["id", "company_id", "owner_id", "name", "active_flag", "picture_id", "country_code", "first_char",
+            "add_time", "update_time", "delete_time", "visible_to", "label", "label_ids", "address",
+            "address_subpremise", "address_street_number", "address_route", "address_sublocality", "address_locality",
+            "address_admin_area_level_1", "address_admin_area_level_2", "address_country", "address_postal_code",
+            "address_formatted_address", "website", "linkedin", "industry", "annual_revenue", "employee_count"]
+    d = dict.fromkeys(keys)
+    d["company_id"] = COMPANY_ID
+    d["active_flag"] = True
+    return d
+
+
+def activity_template() -> dict:
+    keys = ["id", "company_id", "user_id", "done", "type", "reference_type", "reference_id", "conference_meeting_client",
+            "conference_meeting_url", "conference_meeting_id", "due_date", "due_time", "duration", "busy_flag",
+            "add_time", "marked_as_done_time", "last_notification_time", "last_notification_user_id",
+            "notification_language_id", "subject", "public_description", "calendar_sync_include_context", "location",
+            "org_id", "person_id", "deal_id", "lead_id", "project_id", "active_flag", "update_time", "update_user_id",
+            "source_timezone", "rec_rule", "rec_rule_extension", "rec_master_activity_id", "series", "note",
+            "created_by_user_id", "location_subpremise", "location_street_number", "location_route",
+            "location_sublocality", "location_locality", "location_admin_area_level_1", "location_admin_area_level_2",
+            "location_country", "location_postal_code", "location_formatted_address", "attendees", "participants",
+            "assigned_to_user_id"]
+    d = dict.fromkeys(keys)
+    d["company_id"] = COMPANY_ID
+    d["active_flag"] = True
+    d["series"] = []
+    return d
+
+
+def product_template() -> dict:
+    keys = ["id", "name", "code", "description", "unit", "tax", "category", "active_flag", "selectable",
+            "first_char", "visible_to", "owner_id", "files_count", "add_time", "update_time", "billing_frequency",
+            "billing_frequency_cycles", "prices"]
+    d = dict.fromkeys(keys)
+    d["active_flag"] = True
+    d["selectable"] = True
+    d["visible_to"] = "3"
+    d["files_count"] = None
+    d["billing_frequency"] = "one-time"
+    return d
+
+
+def note_template() -> dict:
+    keys = ["id", "user_id", "deal_id", "person_id", "org_id", "lead_id", "project_id", "content", "add_time",
+            "update_time", "active_flag", "pinned_to_deal_flag", "pinned_to_person_flag",
+            "pinned_to_organization_flag", "pinned_to_lead_flag", "pinned_to_project_flag", "last_update_user_id"]
+    d = dict.fromkeys(keys)
+    d["active_flag"] = True
+    d["pinned_to_project_flag"] = False
+    return d
+
+
+TEMPLATES: dict[str, Callable[[], dict]] = {
+    "deals": deal_template, "persons": person_template, "organizations": org_template,
+    "activities": activity_template, "products": product_template, "notes": note_template,
+}
+
+_ = T_END  # re-exported constant used by callers of this module

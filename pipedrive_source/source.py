@@ -1,0 +1,549 @@
+"""The dlt source: one resource per row of ``entities.ENTITIES``, all sharing one client.
+
+Incremental model (dlt resource state, committed by dlt in the same load package as the rows):
+
+- ``collection`` entities keep ``last_until``. A run reads ``since = last_until - overlap`` to
+  ``until = server time - safety lag`` (fixed once per run, taken from the server's ``Date``
+  header so a skewed local clock cannot open a gap). Both bounds are inclusive at the API, so a
+  record on a boundary second is read twice at worst and the merge on ``id`` removes the copy.
+  While a window is being read its position is kept in ``pending`` (window + cursor per stream),
+  so an interrupted or budget-stopped run continues where it stopped.
+- ``update_time_desc`` entities keep ``high_water``: the newest ``update_time`` of the last
+  completed run; pages sorted ``update_time DESC`` are read until older than it minus overlap.
+- ``full`` entities are read whole and merged.
+
+dlt's own ``dlt.sources.incremental`` is not used for the cursor entities: the window is pushed to
+the API (``since``/``until``), the resume point is an opaque API cursor, and two streams (live and
+deleted deals) share one window — none of which ``incremental`` models. Merge de-duplication
+(``dedup_sort`` on ``update_time``) replaces its boundary de-duplication.
+
+Pages become Arrow tables (``rows.TableBuilder``); child tables are built here and replaced per
+parent with a tombstone row (``_tombstone`` is dlt's ``hard_delete`` hint) followed by the current
+children, so removed emails or products disappear too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from . import custom_fields as cf
+from .client import PipedriveClient
+from .entities import ENTITY_BY_NAME, ChildList, Entity, PerParentChild, resolve_entities
+from .errors import DailyBudgetExhausted, PipedriveNotFoundError, PipedrivePermissionError
+from .options import SyncOptions, build_options
+from .rows import TableBuilder, child_rows, collapse_reference, format_v1_timestamp, parse_timestamp
+
+log = logging.getLogger(__name__)
+
+MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
+TOMBSTONE = "_tombstone"
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+_local = threading.local()
+
+
+class SyncContext:
+    """What the resources of one source instance share: the client, the window end, the budget stop."""
+
+    def __init__(self, options: SyncOptions) -> None:
+        self.options = options
+        self._client: PipedriveClient | None = None
+        self._lock = threading.Lock()
+        self._until: datetime | None = None
+        self.budget_error: DailyBudgetExhausted | None = None
+        self.notes: list[str] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._field_maps: dict[str, dict[str, Any]] = {}
+
+    def field_map(self, endpoint: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """One field map per metadata endpoint per run, so deals and leads name columns alike."""
+        with self._lock:
+            if endpoint not in self._field_maps:
+                self._field_maps[endpoint] = compute()
+            return self._field_maps[endpoint]
+
+    @property
+    def client(self) -> PipedriveClient:
+        with self._lock:
+            if self._client is None:
+                o = self.options
+                oauth = None
+                if o.oauth_refresh_token:
+                    from .oauth import OAuthCredentials
+
+                    oauth = OAuthCredentials(
+                        client_id=o.oauth_client_id or "",
+                        client_secret=o.oauth_client_secret or "",
+                        refresh_token=o.oauth_refresh_token,
+                        token_file=o.oauth_token_file,
+                        **({"token_url": o.oauth_token_url} if o.oauth_token_url else {}),
+                    )
+                self._client = PipedriveClient(
+                    base_url=o.base_url,
+                    company_domain=o.company_domain,
+                    api_token=o.api_token,
+                    oauth=oauth,
+                    plan=o.plan,
+                    daily_reserve=o.daily_reserve,
+                    max_workers=o.max_workers,
+                )
+            return self._client
+
+    def window_end(self) -> datetime:
+        """``until`` for this run: the server's clock minus the safety lag, fixed on first use."""
+        with self._lock:
+            if self._until is not None:
+                return self._until
+        client = self.client
+        server_now = client.server_time() if hasattr(client, "server_time") else None
+        if server_now is None:
+            client.get("/users/me")  # cheapest call that tells the server's time (Date header)
+            server_now = client.server_time() if hasattr(client, "server_time") else None
+        now = server_now or datetime.now(timezone.utc)
+        until = (now - timedelta(seconds=self.options.safety_lag_seconds)).replace(microsecond=0)
+        with self._lock:
+            if self._until is None:
+                self._until = until
+            return self._until
+
+    def stop_for_budget(self, exc: DailyBudgetExhausted, entity: str) -> None:
+        with self._lock:
+            if self.budget_error is None:
+                self.budget_error = exc
+        log.warning("%s: stopped by the daily token budget (%s); loading what was fetched", entity, exc)
+
+    @property
+    def budget_stopped(self) -> bool:
+        return self.budget_error is not None
+
+    def map_parents(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """Run per-parent calls concurrently under the client's shared limiter, results in order."""
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="pipedrive-children")
+        return list(self._pool.map(fn, items))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self._client is not None:
+            self._client.close()
+
+
+def last_context() -> SyncContext | None:
+    """The context of the source most recently built in this thread (the runner reads its stats)."""
+    return getattr(_local, "context", None)
+
+
+# --------------------------------------------------------------------------------------------
+# hints
+
+
+def _entity_columns(entity: Entity, options: SyncOptions) -> dict[str, Any]:
+    cols: dict[str, Any] = {
+        "is_deleted": {"data_type": "bool", "nullable": True},
+        "deleted_at": {"data_type": "timestamp", "nullable": True},
+    }
+    if options.deletes == "hard":
+        cols["is_deleted"]["hard_delete"] = True
+    if entity.cursor_field == "update_time":
+        cols["update_time"] = {"data_type": "timestamp", "dedup_sort": "desc"}
+    return cols
+
+
+def _child_hints(table: str, parent_key: str) -> Any:
+    return dlt.mark.make_hints(
+        table_name=table,
+        write_disposition=MERGE,
+        merge_key=parent_key,
+        columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
+    )
+
+
+def _fields_hints(table: str) -> Any:
+    return dlt.mark.make_hints(table_name=table, write_disposition=MERGE, primary_key="key")
+
+
+def _options_hints(table: str) -> Any:
+    return dlt.mark.make_hints(
+        table_name=table,
+        write_disposition=MERGE,
+        merge_key="field_key",
+        columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# page -> tables
+
+
+class PageTransformer:
+    """Turns API records of one entity into the entity table and its child tables (Arrow)."""
+
+    def __init__(self, entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> None:
+        self.entity = entity
+        self.ctx = ctx
+        self.state = state
+        self.types: dict[str, dict[str, str]] = state.setdefault("column_types", {})
+        self.flattener: cf.FieldFlattener | None = None
+        self.fields: list[dict[str, Any]] | None = None
+        self._builders: dict[str, TableBuilder] = {}
+        self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
+
+    def builder(self, table: str, explicit: dict[str, str] | None = None, key: str = "id") -> TableBuilder:
+        b = self._builders.get(table)
+        if b is None:
+            b = self._builders[table] = TableBuilder(table, self.types.setdefault(table, {}), explicit, key)
+        return b
+
+    # custom fields ------------------------------------------------------------------------
+    def load_fields(self) -> list[Any]:
+        """Fetch the entity's field metadata; returns metadata tables to yield (deal_fields...)."""
+        e = self.entity
+        if not e.fields_endpoint:
+            return []
+        fields: list[dict[str, Any]] = []
+        for page in self.ctx.client.iter_offset(e.fields_endpoint):
+            fields.extend(page.items)
+        self.fields = fields
+        return []
+
+    def _ensure_flattener(self, first_record: dict[str, Any]) -> list[Any]:
+        """Build the stable field map on the first page (system keys of a record are reserved)."""
+        if self.fields is None or self.flattener is not None:
+            return []
+        mode = self.ctx.options.custom_fields
+        maps = dlt.current.source_state().setdefault("field_maps", {})
+        previous = maps.get(self.entity.fields_endpoint)
+        custom_keys = {f["key"] for f in self.fields if cf.is_custom_field(f)}
+        reserved = {f["key"] for f in self.fields if f.get("key") and f["key"] not in custom_keys}
+        reserved |= {k for k in first_record if not _is_custom_key(k, custom_keys)}
+        reserved |= {c for c, t in self.types.get(self.entity.name, {}).items() if not _is_custom_key(c, custom_keys)}
+        reserved |= {"is_deleted", "deleted_at", "_pipedrive_api"}
+        if previous:  # columns the previous map gave to custom fields are not system columns
+            for entry in previous.get("fields", {}).values():
+                reserved -= set((entry.get("columns") or {}).values())
+        field_map = self.ctx.field_map(self.entity.fields_endpoint,
+                                       lambda: cf.update_field_map(previous, self.fields, reserved))
+        maps[self.entity.fields_endpoint] = field_map
+        self.flattener = cf.FieldFlattener(self.fields, field_map, mode)
+        self.builder(self.entity.name, self.flattener.column_types)
+        out: list[Any] = []
+        if self.entity.fields_table:
+            field_rows, option_rows = cf.field_metadata_rows(self.fields, field_map)
+            ft = self.entity.fields_table
+            ot = ft.replace("_fields", "_field_options")
+            tbl = self.builder(ft, key="key").to_arrow(field_rows)
+            if tbl is not None:
+                out.append(dlt.mark.with_hints(tbl, _fields_hints(ft), create_table_variant=True))
+            stones = [{"field_key": r["key"], TOMBSTONE: True} for r in field_rows]
+            tbl = self.builder(ot, {TOMBSTONE: "bool"}, key="field_key").to_arrow(stones + option_rows)
+            if tbl is not None:
+                out.append(dlt.mark.with_hints(tbl, _options_hints(ot), create_table_variant=True))
+        return out
+
+    def finish(self) -> list[Any]:
+        """Metadata tables even when no record changed (field renames still arrive)."""
+        return self._ensure_flattener({})
+
+    # records --------------------------------------------------------------------------------
+    def transform(self, records: list[dict[str, Any]]) -> list[Any]:
+        """Entity rows + child-list rows (+ per-parent children) for one page, ready to yield."""
+        if not records:
+            return []
+        e = self.entity
+        out = self._ensure_flattener(records[0])
+        if self.flattener is not None:
+            records = self.flattener.flatten_page(records)
+        hard = self.ctx.options.deletes == "hard"
+        child_tables: dict[str, list[dict[str, Any]]] = {c.table: [] for c in e.child_lists}
+        rows: list[dict[str, Any]] = []
+        for rec in records:
+            row: dict[str, Any] = {}
+            for k, v in rec.items():
+                row[k] = collapse_reference(v)
+            for c in e.child_lists:
+                items = row.pop(c.key, None)
+                stone = {self.parent_key: row.get("id"), "_position": -1, TOMBSTONE: True}
+                kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key)
+                child_tables[c.table].append(stone)
+                child_tables[c.table].extend(kids)
+            if e.has_deleted_status:
+                deleted = row.get("status") == "deleted"
+                row["is_deleted"] = deleted
+                row["deleted_at"] = row.get("update_time") if deleted else None
+            else:
+                row.setdefault("is_deleted", False)
+                row.setdefault("deleted_at", None)
+            rows.append(row)
+        main = self.builder(e.name, self.flattener.column_types if self.flattener else None).to_arrow(rows)
+        if main is not None:
+            out.append(main)
+        for c in e.child_lists:
+            out.extend(self._child_table(c.table, child_tables[c.table]))
+        if e.children:
+            out.extend(self._per_parent(rows, hard))
+        return out
+
+    def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
+        tbl = self.builder(table, {TOMBSTONE: "bool", "_position": "bigint"}, key=self.parent_key).to_arrow(rows)
+        if tbl is None:
+            return []
+        return [dlt.mark.with_hints(tbl, _child_hints(table, self.parent_key), create_table_variant=True)]
+
+    def _per_parent(self, rows: list[dict[str, Any]], hard: bool) -> list[Any]:
+        """Children (products, participants, followers) of the parents on this page that have any."""
+        out: list[Any] = []
+        for child in self.entity.children:
+            parents = [r for r in rows if r.get("id") is not None]
+            stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in parents]
+            wanted = [
+                r["id"]
+                for r in parents
+                if not (hard and r.get("is_deleted")) and _has_children(r, child)
+            ]
+            results = self.ctx.map_parents(lambda pid, ch=child: self._fetch_children(ch, pid), wanted)
+            kid_rows: list[dict[str, Any]] = list(stones)
+            for pid, items in zip(wanted, results):
+                for item in items:
+                    row = {k: collapse_reference(v) for k, v in item.items()}
+                    row[child.parent_key] = pid
+                    kid_rows.append(row)
+            tbl = self.builder(child.table, {TOMBSTONE: "bool"}, key=child.parent_key).to_arrow(kid_rows)
+            if tbl is not None:
+                out.append(dlt.mark.with_hints(tbl, _child_hints(child.table, child.parent_key),
+                                               create_table_variant=True))
+        return out
+
+    def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            for page in self.ctx.client.iter_offset(child.path.format(id=parent_id)):
+                items.extend(page.items)
+        except PipedriveNotFoundError:  # the parent vanished between its page and this call
+            log.info("%s: parent %s is gone; no children", child.table, parent_id)
+        return items
+
+
+def _is_custom_key(key: str, custom_keys: set[str]) -> bool:
+    return key in custom_keys or key[:40] in custom_keys
+
+
+def _has_children(row: dict[str, Any], child: PerParentChild) -> bool:
+    if child.count_field is None:
+        return True
+    n = row.get(child.count_field)
+    try:
+        return n is None or int(n) > 0
+    except (TypeError, ValueError):
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# generators per strategy
+
+
+def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
+                      xf: PageTransformer) -> Iterator[Any]:
+    """Cursor entity: the window [since, until] over /collection, one stream per status."""
+    opts = ctx.options
+    pending = state.get("pending")
+    if pending is None:
+        last_until = state.get("last_until")
+        if last_until:
+            since = parse_timestamp(last_until) - timedelta(seconds=opts.overlap_seconds)
+        else:
+            since = opts.start_date
+        until = ctx.window_end()
+        streams = {"live": None}
+        if entity.has_deleted_status:
+            streams["deleted"] = None
+        pending = {
+            "since": format_v1_timestamp(since) if since else None,
+            "until": format_v1_timestamp(until),
+            "streams": streams,
+        }
+        state["pending"] = pending
+    for stream, cursor in list(pending["streams"].items()):
+        if cursor == "done":
+            continue
+        params: dict[str, Any] = dict(entity.params)
+        params.pop("user_id", None)  # /collection returns all users' records already
+        if pending["since"]:
+            params["since"] = pending["since"]
+        params["until"] = pending["until"]
+        if stream == "deleted":
+            params["status"] = "deleted"
+        if cursor:
+            params["cursor"] = cursor
+        for page in ctx.client.iter_cursor(f"{entity.path}/collection", params):
+            yield from xf.transform(page.items)
+            pending["streams"][stream] = page.next if page.next else "done"
+        pending["streams"][stream] = "done"
+    state["last_until"] = pending["until"]
+    state.pop("pending", None)
+
+
+def _fallback_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
+    """Non-admin token: the offset list, newest first, down to the previous high-water mark."""
+    opts = ctx.options
+    last_until = state.get("last_until")
+    since = parse_timestamp(last_until) - timedelta(seconds=opts.overlap_seconds) if last_until else opts.start_date
+    until = ctx.window_end()
+    params: dict[str, Any] = dict(entity.params)
+    sortable = entity.name != "activities"  # v1 /activities has no sort parameter
+    if sortable:
+        params["sort"] = "update_time DESC"
+    statuses = [None, "deleted"] if entity.has_deleted_status else [None]
+    for status in statuses:
+        if status:
+            params["status"] = status
+        for page in ctx.client.iter_offset(entity.path, params):
+            keep = page.items
+            stop = False
+            if since is not None:
+                keep = []
+                for rec in page.items:
+                    ut = _record_time(rec)
+                    if ut is None or ut >= since:
+                        keep.append(rec)
+                    elif sortable:
+                        stop = True
+            yield from xf.transform(keep)
+            if stop:
+                break
+    state["last_until"] = format_v1_timestamp(until)
+    state.pop("pending", None)
+
+
+def _record_time(rec: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_timestamp(rec.get("update_time"))
+    except ValueError:
+        return None
+
+
+def _desc_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
+    """Offset list sorted update_time DESC, stopping below the last run's high-water mark."""
+    hw = state.get("high_water")
+    floor = parse_timestamp(hw) - timedelta(seconds=ctx.options.overlap_seconds) if hw else ctx.options.start_date
+    newest: datetime | None = parse_timestamp(hw) if hw else None
+    params = dict(entity.params)
+    params["sort"] = "update_time DESC"
+    for page in ctx.client.iter_offset(entity.path, params, limit=entity.max_limit):
+        keep = []
+        stop = False
+        for rec in page.items:
+            ut = _record_time(rec)
+            if ut is not None and (newest is None or ut > newest):
+                newest = ut
+            if floor is not None and ut is not None and ut < floor:
+                stop = True
+                continue
+            keep.append(rec)
+        yield from xf.transform(keep)
+        if stop:
+            break
+    if newest is not None:
+        state["high_water"] = format_v1_timestamp(newest)
+
+
+def _full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
+    client = ctx.client
+    if entity.paging == "none":
+        env = client.get(entity.path, dict(entity.params) or None)
+        data = env.get("data")
+        items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
+        yield from xf.transform(items)
+        return
+    pages = (
+        client.iter_cursor(entity.path, dict(entity.params) or None)
+        if entity.paging == "v1_cursor"
+        else client.iter_offset(entity.path, dict(entity.params) or None, limit=entity.max_limit)
+    )
+    for page in pages:
+        yield from xf.transform(page.items)
+
+
+def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
+    opts = ctx.options
+
+    def pages() -> Iterator[Any]:
+        if ctx.budget_stopped:
+            return
+        state = dlt.current.resource_state()
+        xf = PageTransformer(entity, ctx, state)
+        try:
+            yield from xf.load_fields()
+            if entity.strategy == "collection":
+                try:
+                    yield from _collection_pages(entity, ctx, state, xf)
+                except PipedrivePermissionError:
+                    if not state.get("fallback_logged"):
+                        log.warning("%s: /collection needs a global admin token (403); falling back to the "
+                                    "offset list sorted by update_time", entity.name)
+                    state.pop("pending", None)
+                    yield from _fallback_pages(entity, ctx, state, xf)
+            elif entity.strategy == "update_time_desc":
+                yield from _desc_pages(entity, ctx, state, xf)
+            else:
+                try:
+                    yield from _full_pages(entity, ctx, state, xf)
+                except PipedrivePermissionError:
+                    if not entity.admin_only:
+                        raise
+                    log.warning("%s: skipped, the token is not an admin token (403)", entity.name)
+            yield from xf.finish()
+        except DailyBudgetExhausted as exc:
+            ctx.stop_for_budget(exc, entity.name)
+
+    return dlt.resource(
+        pages,
+        name=entity.name,
+        primary_key=list(entity.primary_key),
+        write_disposition=MERGE,
+        columns=_entity_columns(entity, opts),
+        parallelized=True,
+    )
+
+
+@dlt.source(name="pipedrive", section="pipedrive", max_table_nesting=0)
+def pipedrive_source(
+    api_token: str | None = dlt.secrets.value,
+    base_url: str | None = dlt.config.value,
+    company_domain: str | None = dlt.config.value,
+    oauth_client_id: str | None = dlt.secrets.value,
+    oauth_client_secret: str | None = dlt.secrets.value,
+    oauth_refresh_token: str | None = dlt.secrets.value,
+    oauth_token_file: str = ".pipedrive/oauth_token.json",
+    entities: list[str] | None = None,
+    custom_fields: str = "labels",
+    start_date: str | None = None,
+    overlap_seconds: int = 60,
+    safety_lag_seconds: int = 5,
+    deletes: str = "soft",
+    reconcile: str = "daily",
+    api_version: str = "auto",
+    plan: str = "professional",
+    daily_reserve: float = 0.2,
+    max_workers: int = 4,
+) -> list[DltResource]:
+    """Pipedrive company -> tables. No request is made here: only when the pipeline extracts."""
+    options = build_options(**{k: v for k, v in locals().items()})
+    ctx = SyncContext(options)
+    _local.context = ctx
+    return [_make_resource(e, ctx) for e in resolve_entities(list(options.entities) if options.entities else None)]
+
+
+__all__ = ["pipedrive_source", "SyncContext", "last_context", "ENTITY_BY_NAME", "ChildList"]
