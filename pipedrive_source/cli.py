@@ -17,6 +17,7 @@ Exit codes: 0 success, 1 failure, 2 bad config or input, 3 stopped by the daily 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import asdict, is_dataclass
@@ -53,8 +54,9 @@ app = typer.Typer(
 
 
 def _err(message: str) -> None:
-    """One clear line on stderr (no traceback)."""
-    typer.echo(f"error: {message}", err=True)
+    """One clear line on stderr (no traceback); multi-line messages (dlt's) are folded into it."""
+    text = " ".join(ln.strip() for ln in str(message).splitlines() if ln.strip())
+    typer.echo(f"error: {text}", err=True)
 
 
 def _die(code: int, message: str) -> NoReturn:
@@ -171,27 +173,6 @@ def check_base_url(base_url: str | None) -> None:
         )
 
 
-def _validate(pipeline: Any, overrides: dict[str, Any]) -> None:
-    """Ask the runner to resolve config and secrets; a problem becomes exit 2 with its one line."""
-    from pipedrive_source import runner
-
-    validate = getattr(runner, "validate_config", None)
-    if validate is None:  # pragma: no cover - older runner
-        return
-    try:
-        validate(pipeline=pipeline, **overrides)
-    except TypeError:
-        # runner's validate_config may not take the pipeline
-        try:
-            validate(**overrides)
-        except Exception as exc:  # noqa: BLE001
-            code, message = classify_exception(exc)
-            _die(EXIT_CONFIG if code == EXIT_FAILURE else code, message)
-    except Exception as exc:  # noqa: BLE001
-        code, message = classify_exception(exc)
-        _die(EXIT_CONFIG if code == EXIT_FAILURE else code, message)
-
-
 def check_destination_reachable(pipeline: Any, destination: str) -> None:
     """For server databases, connect once now: a bad DSN must not surface after the API budget is spent."""
     if destination == "duckdb":
@@ -200,8 +181,16 @@ def check_destination_reachable(pipeline: Any, destination: str) -> None:
         with pipeline.sql_client() as client:
             client.execute_sql("SELECT 1")
     except Exception as exc:  # noqa: BLE001
-        text = _first_line(str(exc))
-        _die(EXIT_CONFIG, f"cannot use destination {destination!r}: {text}")
+        from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+        if any(isinstance(e, ConfigFieldMissingException) for e in _causes(exc)):
+            env = f"DESTINATION__{destination.upper()}__CREDENTIALS"
+            _die(
+                EXIT_CONFIG,
+                f"no credentials for destination {destination!r}: set {env} or credentials under "
+                f"[destination.{destination}] in .dlt/secrets.toml",
+            )
+        _die(EXIT_CONFIG, f"cannot use destination {destination!r}: {_first_line(str(exc))}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +220,8 @@ def _sync(
     from pipedrive_source.runner import make_pipeline, run_sync
 
     collector = SyncProgress(_progress_mode(quiet, progress))
+    # the CLI reports the runner's outcome itself (one error line); its own log lines would repeat it
+    logging.getLogger("pipedrive_source.runner").setLevel(logging.CRITICAL)
     try:
         pipeline = make_pipeline(
             destination,
@@ -243,7 +234,6 @@ def _sync(
     except Exception as exc:  # noqa: BLE001
         code, message = classify_exception(exc)
         _die(EXIT_CONFIG if code == EXIT_FAILURE else code, message)
-    _validate(pipeline, overrides)
     check_destination_reachable(pipeline, destination)
 
     collector.begin()
@@ -269,6 +259,8 @@ def _sync(
 def _result_dict(result: Any) -> dict[str, Any]:
     if result is None:
         return {}
+    if hasattr(result, "summary"):
+        return dict(result.summary())
     data = asdict(result) if is_dataclass(result) else dict(vars(result))
     for k, v in list(data.items()):
         if isinstance(v, datetime):
@@ -292,6 +284,18 @@ def _write_last_run(pipeline: Any, result: Any, *, error: str | None = None, exi
         pass
 
 
+def _finish(console: Any, result: Any, title: str) -> NoReturn:
+    """Summary (unless it is a config error: then one line), the message, and the documented exit code."""
+    if result.exit_code == EXIT_CONFIG:
+        _die(EXIT_CONFIG, result.message or "bad configuration")
+    _print_summary(console, result, title)
+    if result.exit_code == EXIT_FAILURE:
+        _err(result.message or "sync failed")
+    elif result.message:
+        console.print(result.message)
+    raise typer.Exit(result.exit_code)
+
+
 def _print_summary(console: Any, result: Any, title: str) -> None:
     from rich.table import Table
 
@@ -310,9 +314,6 @@ def _print_summary(console: Any, result: Any, title: str) -> None:
     budget = _budget_seen(getattr(result, "client_stats", None) or {})
     if budget:
         console.print(f"daily budget seen: {budget}")
-    if result.exit_code == EXIT_BUDGET:
-        resume = result.resume_at.isoformat() if getattr(result, "resume_at", None) else "after the daily reset"
-        console.print(f"[yellow]stopped by the daily token budget; resume at {resume} (state is saved)[/yellow]")
 
 
 def _budget_seen(stats: dict[str, Any]) -> str:
@@ -355,7 +356,7 @@ PipelinesDirOpt = typer.Option(
 @app.command(epilog=EXIT_CODES_HELP)
 def run(
     destination: str = typer.Option("duckdb", "--destination", "-d", help="duckdb | postgres | sqlalchemy"),
-    dataset: str = typer.Option("pipedrive", "--dataset", help="Dataset (schema) name in the destination."),
+    dataset: str = typer.Option("crm", "--dataset", help="Dataset (schema) name in the destination."),
     entities: Optional[str] = typer.Option(None, "--entities", "-e", help="Comma-separated subset, e.g. deals,persons."),
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Forget incremental state and reload everything."),
     reconcile: bool = typer.Option(False, "--reconcile", help="Run the id reconciliation (deleted records) now."),
@@ -396,10 +397,7 @@ def run(
         progress=progress,
         quiet=quiet,
     )
-    _print_summary(console, result, f"pipedrive -> {destination} ({dataset})")
-    if result.exit_code not in (EXIT_OK, EXIT_BUDGET) and result.message:
-        _err(result.message)
-    raise typer.Exit(result.exit_code)
+    _finish(console, result, f"pipedrive -> {destination} (dataset {dataset})")
 
 
 DEMO_QUERY = """\
@@ -442,7 +440,7 @@ def demo(
         overrides = {"api_token": sim_config.api_token, "base_url": sim.base_url, "plan": plan}
         pipeline, result = _sync(
             destination="duckdb",
-            dataset="pipedrive",
+            dataset="crm",
             pipeline_name=DEMO_PIPELINE,
             pipelines_dir=_pipelines_dir(pipelines_dir),
             duckdb_path=str(duckdb_path),
@@ -453,15 +451,13 @@ def demo(
             quiet=quiet,
         )
         sim_stats = sim.stats()
+    if result.exit_code != EXIT_OK:
+        _finish(console, result, f"demo sync -> {duckdb_path}")
     _print_summary(console, result, f"demo sync -> {duckdb_path}")
     console.print(
         f"simulator saw {sum(sim_stats.get('requests', {}).values()):,} requests, "
         f"{sim_stats.get('tokens_spent', 0):,} tokens spent"
     )
-    if result.exit_code != EXIT_OK:
-        if result.message:
-            _err(result.message)
-        raise typer.Exit(result.exit_code)
     _demo_query(console, pipeline, duckdb_path)
     console.print(
         "\nNext: point it at your Pipedrive —\n"
@@ -733,7 +729,7 @@ def _window_of(rstate: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in _flatten(rstate):
         leaf = key.rsplit(".", 1)[-1]
-        if leaf in ("last_value", "since", "until", "last_since", "last_until", "high_water_mark", "initial_value"):
+        if leaf in ("last_value", "since", "until", "last_since", "last_until", "high_water", "high_water_mark"):
             out[key] = value
         elif leaf in ("last_reconcile", "last_reconciled_at", "reconciled_at"):
             out[key] = value

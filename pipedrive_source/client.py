@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -206,6 +207,7 @@ class PipedriveClient:
         self.budget = DailyBudget(daily_reserve)
         self._stats = RunStats()
         self._stats_lock = threading.Lock()
+        self._server_date: tuple[datetime, float] | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -283,6 +285,18 @@ class PipedriveClient:
         """The burst limit per 2 s window currently believed (the server's, once seen)."""
         return self._limiter.server_limit
 
+    def server_time(self) -> datetime | None:
+        """The server's clock now, from the last ``Date`` header seen (+ time since); None before any.
+
+        Lets callers pick ``until`` windows on the server's clock, not the local one (skew, simulators).
+        """
+        with self._stats_lock:
+            seen = self._server_date
+        if seen is None:
+            return None
+        server_dt, at = seen
+        return server_dt + timedelta(seconds=time.monotonic() - at)
+
     def reset_daily_budget(self) -> None:
         """Forget a reached daily budget (e.g. it was reset out of band); the next call asks the server."""
         self.budget.reset()
@@ -337,8 +351,11 @@ class PipedriveClient:
         status = resp.status_code
         self._count_status(str(status))
         body, garbage = _parse(resp)
+        # tokens are charged for calls the API processed: JSON answers, success or the handler's own refusal
+        charged = cost if not garbage and (200 <= status < 300 or status in (400, 403, 404)) else 0
+        if charged:
+            self._charge(endpoint, charged)
         if logger.isEnabledFor(logging.DEBUG):
-            charged = cost if 200 <= status < 300 and not garbage else 0
             logger.debug("%s %s -> %d (%d tokens)", method, shown, status, charged,
                          extra={"pd_op": endpoint, "pd_status": status, "pd_tokens": charged})
         error = _text(body.get("error")) if body else None
@@ -347,7 +364,6 @@ class PipedriveClient:
         if 200 <= status < 300:
             if garbage:
                 raise self._maybe_retry(method, f"HTTP {status} with {garbage}", status)
-            self._charge(endpoint, cost)
             assert body is not None
             if body.get("success") is False:
                 raise PipedriveError("answer has success=false", method=method, path=shown, status=status,
@@ -414,6 +430,15 @@ class PipedriveClient:
 
     def _observe(self, resp: httpx.Response, search: bool) -> None:
         h = resp.headers
+        date = h.get("date")
+        if date:
+            try:
+                server_dt = parsedate_to_datetime(date).astimezone(UTC)
+            except (TypeError, ValueError):
+                pass
+            else:
+                with self._stats_lock:
+                    self._server_date = (server_dt, time.monotonic())
         limit, remaining = _int_header(resp, "x-ratelimit-limit"), _int_header(resp, "x-ratelimit-remaining")
         reset = _float_header(resp, "x-ratelimit-reset")
         if limit is not None or remaining is not None:

@@ -226,3 +226,13 @@ def live_ids(engine: Engine, schema: str, table: str, id_column: str = "id",
         stmt = stmt.where(sa.or_(flag.is_(None), flag == sa.false()))
     with engine.connect() as conn:
         return {r[0] for r in conn.execute(stmt)}
+
+
+def all_ids(engine: Engine, schema: str, table: str, id_column: str = "id") -> set[Any]:
+    """Every id in the table, soft-deleted ones included; empty set for a missing table."""
+    columns = column_names(engine, schema, table)
+    if id_column not in columns:
+        return set()
+    t = _table(schema, table, id_column)
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(sa.select(t.c[id_column]))}

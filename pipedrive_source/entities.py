@@ -61,6 +61,7 @@ class Entity:
     reconcile: bool = False  # vanished records are detected by an id scan
     has_deleted_status: bool = False  # deals: status=deleted feed
     v2_path: str | None = None  # issue 11: the v2 list that serves the same rows
+    data_key: str | None = None  # list nested in data (GET /goals/find answers {"data": {"goals": [...]}})
     description: str = ""
 
     @property
@@ -185,7 +186,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("lead_sources", "/leadSources", "full", paging="none", primary_key=("name",), cursor_field=None,
            description="lead sources"),
     Entity("filters", "/filters", "full", paging="none", description="saved filters"),
-    Entity("goals", "/goals/find", "full", paging="none", cursor_field=None, description="goals"),
+    Entity("goals", "/goals/find", "full", paging="none", cursor_field=None, data_key="goals", description="goals"),
     Entity("call_logs", "/callLogs", "full", max_limit=50, cursor_field=None, description="call logs"),
     Entity("activity_types", "/activityTypes", "full", paging="none", description="activity types"),
     Entity("currencies", "/currencies", "full", paging="none", cursor_field=None, description="currencies"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 # Query keys whose values must never be shown (legacy `api_token`, OAuth and generic secrets).
 SECRET_KEYS = frozenset(
@@ -33,7 +33,8 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v) for k, v in pairs], safe="{}/,:")
+        query = "&".join(f"{quote_plus(k)}=***" if k.lower() in SECRET_KEYS else urlencode([(k, v)], safe="{}/,:")
+                         for k, v in pairs)
     else:
         query = ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

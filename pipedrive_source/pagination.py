@@ -145,9 +145,9 @@ def split_time_range(since: datetime, until: datetime, n: int, *, inclusive: boo
         raise ValueError("since/until must be timezone-aware (UTC)")
     if until < since:
         raise ValueError(f"until ({until}) is before since ({since})")
-    span_steps = int((until - since) / resolution)
-    n = max(1, min(n, span_steps + (1 if inclusive else 0)))
-    bounds = [since + resolution * (span_steps * i // n) for i in range(n)]
+    points = int((until - since) / resolution) + (1 if inclusive else 0)  # distinct slice starts available
+    n = max(1, min(n, points))
+    bounds = [since + resolution * (points * i // n) for i in range(n)]
     slices = []
     for i, start in enumerate(bounds):
         if i + 1 < n:

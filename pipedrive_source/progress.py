@@ -9,8 +9,8 @@ Owns what the user sees while a sync runs:
 Rows per table come from dlt itself (the extract step calls `collector.update(table, n)`).
 Requests come from the client's per-request DEBUG records on the `pipedrive_source.client`
 logger (`extra` keys `pd_op`, `pd_status`, `pd_tokens`); the counter is attached only while a
-sync runs, so the client pays nothing otherwise. Pages per table are requests whose route names
-the table's entity (`GET /v1/deals/collection` -> `deals`).
+sync runs, so the client pays nothing otherwise. Requests per table map each route to the table it
+feeds through the entity table (`GET /v1/deals/{id}/products` -> `deal_products`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,53 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import IO, Any
 
 from dlt.common.runtime.collector import Collector
 
 CLIENT_LOGGER = "pipedrive_source.client"
-_ROUTE_ENTITY = re.compile(r"^[A-Z]+ /(?:api/)?v\d/([A-Za-z]+)")
+_ROUTE = re.compile(r"^[A-Z]+ /(?:api/)?v\d(/\S*)")
 
 
 def _snake(name: str) -> str:
     """`callLogs` -> `call_logs`, `dealFields` -> `deal_fields` (the table naming of the source)."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+_ID = re.compile(r"^(\d+|[0-9a-f]{8}-[0-9a-f-]{27,})$")
+
+
+@lru_cache(maxsize=1)
+def _route_tables() -> dict[str, str]:
+    """Route path (version-less, ids as `{id}`) -> the table it feeds, from the entity table."""
+    from pipedrive_source.entities import ENTITIES
+
+    routes: dict[str, str] = {}
+    for e in ENTITIES:
+        routes[e.path] = e.name
+        routes[f"{e.path}/collection"] = e.name
+        if e.v2_path:
+            routes.setdefault(e.v2_path, e.name)
+        if e.fields_endpoint and e.fields_table:
+            routes[e.fields_endpoint] = e.fields_table
+        for ch in e.children:
+            routes[ch.path] = ch.table
+    return routes
+
+
+def table_of(op: str) -> str | None:
+    """`GET /v1/deals/{id}/products` (or `/v1/deals/12/products`) -> `deal_products`; None if unknown."""
+    m = _ROUTE.match(op)
+    if not m:
+        return None
+    segments = ["{id}" if _ID.match(s) or (s.startswith("{") and s.endswith("}")) else s
+                for s in m.group(1).split("?", 1)[0].split("/") if s]
+    path = "/" + "/".join(segments)
+    routes = _route_tables()
+    if path in routes:
+        return routes[path]
+    return _snake(segments[0]) if segments else None
 
 
 class RequestCounter(logging.Handler):
@@ -55,9 +91,9 @@ class RequestCounter(logging.Handler):
             self.tokens += int(getattr(record, "pd_tokens", 0) or 0)
             if getattr(record, "pd_status", None) == 429:
                 self.throttled += 1
-            m = _ROUTE_ENTITY.match(str(op))
-            if m:
-                self.by_table[_snake(m.group(1))] += 1
+            table = table_of(str(op))
+            if table:
+                self.by_table[table] += 1
 
     def attach(self) -> "RequestCounter":
         """Start counting (raises the client logger to DEBUG without letting records reach other handlers)."""
@@ -116,6 +152,8 @@ class SyncProgress(Collector):
         self._passthrough = _WarningPassThrough()
         self._rows: dict[str, int] = {}
         self._first_seen: dict[str, float] = {}
+        self._last_seen: dict[str, float] = {}
+        self._logged: dict[str, int] = {}
         self._lock = threading.Lock()
         self._step_started = 0.0
         self._run_started: float | None = None
@@ -156,10 +194,12 @@ class SyncProgress(Collector):
         if not self.step.startswith("Extract") or label or name in ("Resources",) or name.startswith("_dlt"):
             return
         with self._lock:
+            now = time.monotonic()
             if name not in self._rows:
                 self._rows[name] = 0
-                self._first_seen[name] = time.monotonic()
+                self._first_seen[name] = now
             self._rows[name] += inc
+            self._last_seen[name] = now
         self._tick()
 
     def _start(self, step: str) -> None:
@@ -177,7 +217,7 @@ class SyncProgress(Collector):
                 self._render(),
                 console=Console(file=self.stream),
                 refresh_per_second=self.refresh_per_second,
-                transient=False,
+                transient=True,  # the end-of-run summary replaces it
             )
             self._live.start()
         elif self.mode == "rich":
@@ -187,7 +227,7 @@ class SyncProgress(Collector):
 
     def _stop(self) -> None:
         if self.mode == "log" and self.step.startswith("Extract"):
-            self._log_tables()
+            self._log_tables(final=True)
         if self.mode == "log":
             self._line(f"{self.step}: done in {time.monotonic() - self._step_started:.1f}s")
         self._close_live()
@@ -219,37 +259,54 @@ class SyncProgress(Collector):
                 self._log_tables()
 
     def _render(self) -> Any:
+        """Header line plus the most recently active tables, sized to the terminal (45 tables do not fit)."""
+        from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         snap = self.snapshot()
-        table = Table(
-            title=f"{self.step or 'sync'} — {snap['requests']} requests "
-            f"({snap['requests_per_s']:.1f}/s), {snap['tokens']} tokens, {snap['elapsed']:.0f}s",
-            title_justify="left",
-            expand=False,
+        header = Text(
+            f"{self.step or 'sync'}: {snap['requests']:,} requests ({snap['requests_per_s']:.1f}/s), "
+            f"{snap['tokens']:,} tokens, {sum(snap['rows'].values()):,} rows in {len(snap['rows'])} tables, "
+            f"{snap['elapsed']:.0f}s" + (f", {snap['throttled']} x 429" if snap["throttled"] else "")
         )
+        table = Table(expand=False, box=None, padding=(0, 1))
         table.add_column("table")
         table.add_column("rows", justify="right")
-        table.add_column("pages", justify="right")
+        table.add_column("requests", justify="right")
         table.add_column("rows/s", justify="right")
-        now = time.monotonic()
-        for name in sorted(snap["rows"]):
+        height = self._height()
+        names = sorted(snap["rows"], key=lambda n: self._last_seen.get(n, 0.0), reverse=True)
+        shown, hidden = names[: max(3, height - 4)], names[max(3, height - 4) :]
+        for name in sorted(shown):
             rows = snap["rows"][name]
-            age = now - self._first_seen.get(name, now)
-            rate = rows / age if age > 0.5 else 0.0
-            pages = snap["pages"].get(name)
-            table.add_row(name, f"{rows:,}", "" if pages is None else str(pages), f"{rate:,.0f}")
-        return table
+            span = self._last_seen.get(name, 0.0) - self._first_seen.get(name, 0.0)
+            rate = f"{rows / span:,.0f}" if span > 0.5 else ""
+            requests = snap["pages"].get(name)
+            table.add_row(name, f"{rows:,}", "" if requests is None else f"{requests:,}", rate)
+        if hidden:
+            table.add_row(f"… {len(hidden)} more tables", f"{sum(snap['rows'][n] for n in hidden):,}", "", "")
+        return Group(header, table)
 
-    def _log_tables(self) -> None:
+    def _height(self) -> int:
+        if self._live is not None:
+            return int(self._live.console.size.height)
+        return 24
+
+    def _log_tables(self, final: bool = False) -> None:
+        """One line overall, then one per table that changed since the last lines (all of them when final)."""
         snap = self.snapshot()
         self._line(
             f"progress: requests={snap['requests']} ({snap['requests_per_s']:.1f}/s) tokens={snap['tokens']} "
             f"throttled={snap['throttled']} elapsed={snap['elapsed']:.0f}s"
         )
         for name in sorted(snap["rows"]):
-            pages = snap["pages"].get(name)
-            self._line(f"progress: table={name} rows={snap['rows'][name]}" + (f" pages={pages}" if pages else ""))
+            rows = snap["rows"][name]
+            if not final and self._logged.get(name) == rows:
+                continue
+            self._logged[name] = rows
+            requests = snap["pages"].get(name)
+            self._line(f"progress: table={name} rows={rows}" + (f" requests={requests}" if requests else ""))
 
     def _line(self, text: str) -> None:
         if self.mode != "log":
@@ -263,8 +320,10 @@ class SyncProgress(Collector):
 
     def _close_live(self) -> None:
         if self._live is not None:
-            try:
-                self._live.update(self._render())
-                self._live.stop()
-            finally:
-                self._live = None
+            live, self._live = self._live, None
+            live.stop()
+            snap = self.snapshot()
+            live.console.print(
+                f"[dim]{self.step}: {sum(snap['rows'].values()):,} rows in {len(snap['rows'])} tables, "
+                f"{snap['requests']:,} requests, {snap['elapsed']:.0f}s[/dim]"
+            )

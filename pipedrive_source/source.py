@@ -51,6 +51,16 @@ EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _local = threading.local()
 
 
+class _ArrowHintNoise(logging.Filter):
+    """dlt warns on every Arrow page whose nullability differs from our hints; that is by design here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_ArrowHintNoise())
+
+
 class SyncContext:
     """What the resources of one source instance share: the client, the window end, the budget stop."""
 
@@ -58,6 +68,7 @@ class SyncContext:
         self.options = options
         self._client: PipedriveClient | None = None
         self._lock = threading.Lock()
+        self._window_lock = threading.Lock()
         self._until: datetime | None = None
         self.budget_error: DailyBudgetExhausted | None = None
         self.notes: list[str] = []
@@ -100,19 +111,15 @@ class SyncContext:
 
     def window_end(self) -> datetime:
         """``until`` for this run: the server's clock minus the safety lag, fixed on first use."""
-        with self._lock:
-            if self._until is not None:
-                return self._until
-        client = self.client
-        server_now = client.server_time() if hasattr(client, "server_time") else None
-        if server_now is None:
-            client.get("/users/me")  # cheapest call that tells the server's time (Date header)
-            server_now = client.server_time() if hasattr(client, "server_time") else None
-        now = server_now or datetime.now(timezone.utc)
-        until = (now - timedelta(seconds=self.options.safety_lag_seconds)).replace(microsecond=0)
-        with self._lock:
+        with self._window_lock:
             if self._until is None:
-                self._until = until
+                client = self.client
+                server_now = client.server_time()
+                if server_now is None:
+                    client.get("/users/me")  # cheapest call that tells the server's time (Date header)
+                    server_now = client.server_time()
+                now = server_now or datetime.now(timezone.utc)
+                self._until = (now - timedelta(seconds=self.options.safety_lag_seconds)).replace(microsecond=0)
             return self._until
 
     def stop_for_budget(self, exc: DailyBudgetExhausted, entity: str) -> None:
@@ -166,6 +173,7 @@ def _child_hints(table: str, parent_key: str) -> Any:
     return dlt.mark.make_hints(
         table_name=table,
         write_disposition=MERGE,
+        primary_key="",  # variants start from the resource's hints: drop its primary key
         merge_key=parent_key,
         columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
     )
@@ -179,6 +187,7 @@ def _options_hints(table: str) -> Any:
     return dlt.mark.make_hints(
         table_name=table,
         write_disposition=MERGE,
+        primary_key="",
         merge_key="field_key",
         columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
     )
@@ -200,6 +209,9 @@ class PageTransformer:
         self.fields: list[dict[str, Any]] | None = None
         self._builders: dict[str, TableBuilder] = {}
         self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
+        # column hints of the entity table live on a table variant, not on the resource: child-table
+        # variants start from the resource's hints and must not inherit them
+        self.main_hints = dlt.mark.make_hints(table_name=entity.name, columns=_entity_columns(entity, ctx.options))
 
     def builder(self, table: str, explicit: dict[str, str] | None = None, key: str = "id") -> TableBuilder:
         b = self._builders.get(table)
@@ -289,7 +301,7 @@ class PageTransformer:
             rows.append(row)
         main = self.builder(e.name, self.flattener.column_types if self.flattener else None).to_arrow(rows)
         if main is not None:
-            out.append(main)
+            out.append(dlt.mark.with_hints(main, self.main_hints, create_table_variant=True))
         for c in e.child_lists:
             out.extend(self._child_table(c.table, child_tables[c.table]))
         if e.children:
@@ -464,6 +476,8 @@ def _full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Pag
     if entity.paging == "none":
         env = client.get(entity.path, dict(entity.params) or None)
         data = env.get("data")
+        if entity.data_key and isinstance(data, dict):
+            data = data.get(entity.data_key)
         items = data if isinstance(data, list) else ([data] if isinstance(data, dict) else [])
         yield from xf.transform(items)
         return
@@ -477,8 +491,6 @@ def _full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Pag
 
 
 def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
-    opts = ctx.options
-
     def pages() -> Iterator[Any]:
         if ctx.budget_stopped:
             return
@@ -513,7 +525,6 @@ def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
         name=entity.name,
         primary_key=list(entity.primary_key),
         write_disposition=MERGE,
-        columns=_entity_columns(entity, opts),
         parallelized=True,
     )
 

@@ -1,21 +1,24 @@
 """Airflow DAG ``pipedrive_sync``: the Pipedrive sync run by dlt's ``PipelineTasksGroup``.
 
-Owns the task layout, not the sync: every task runs ``pipedrive_source`` (a subset of its resources)
-with a dlt pipeline. Layout, one task per connected group of resources (an entity plus the
-per-parent child tables fed from it):
+Owns the task layout, not the sync: every task runs ``pipedrive_source`` (a subset of its resources,
+one resource per entity; each entity resource also loads its child tables and field metadata) with
+a dlt pipeline. Layout:
 
-    metadata (field metadata + small reference lists, creates the schema once)
+    reference (small lists read whole: users, pipelines, stages, currencies, roles, ...)
       -> deals | persons | organizations | activities      (parallel, the /collection cursor entities)
-      -> notes | leads | products | files | ...            (parallel, everything else)
+      -> notes | leads | products | files                  (parallel, everything else)
       -> done                                              (fails the run if any task failed)
 
+The first task also creates the dataset and dlt's system tables, so parallel tasks never race to.
 Each task has its own dlt pipeline name (``pipedrive_<group>``) so its incremental state is
-isolated and restored from the destination at the start of the task (the helper wipes the local
-working dir). All tasks write the same dataset.
+isolated (parallel tasks sharing one pipeline state would overwrite each other's) and restored
+from the destination at the start of the task (the helper wipes the local working dir). All tasks
+write the same dataset. A task stopped by the daily token budget loads what it fetched and
+succeeds; the next scheduled run continues where it stopped.
 
 Install: ``pip install 'pipedrive-source[airflow]'`` (Airflow 3.x; keep the base project light).
-Copy or symlink this file into the dags folder. Configuration (env vars or Airflow Variables of the
-same name, env wins):
+Copy this file into the dags folder. Configuration (env vars of the scheduler/DAG processor and
+workers; credentials are resolved in the task, at run time):
 
 - Pipedrive credentials, first match wins: the Airflow connection ``PIPEDRIVE_CONN_ID`` (default
   ``pipedrive_default``: password = API token, host = API base URL such as
@@ -24,13 +27,13 @@ same name, env wins):
   Variable ``dlt_secrets_toml`` holding a ``[sources.pipedrive]`` TOML section.
 - ``PIPEDRIVE_DESTINATION``: ``duckdb`` (default) or ``postgres`` (credentials via dlt:
   ``DESTINATION__POSTGRES__CREDENTIALS`` or ``dlt_secrets_toml``).
-- ``PIPEDRIVE_DUCKDB_PATH``: absolute DuckDB file (default ``$AIRFLOW_HOME/pipedrive_crm.duckdb``).
+- ``PIPEDRIVE_DUCKDB_PATH``: DuckDB file (default ``$AIRFLOW_HOME/pipedrive.duckdb``).
   DuckDB allows one writer, so with DuckDB the DAG runs one task at a time.
-- ``PIPEDRIVE_DATASET`` (default ``pipedrive``), ``PIPEDRIVE_SCHEDULE`` (default ``@hourly``),
+- ``PIPEDRIVE_DATASET`` (default ``crm``, as the CLI), ``PIPEDRIVE_SCHEDULE`` (default ``@hourly``),
   ``PIPEDRIVE_MAX_PARALLEL`` (default 3 tasks at once; each uses ``PIPEDRIVE_TASK_WORKERS`` = 2 HTTP
   workers, which keeps the sum inside Pipedrive's burst limit), ``PIPEDRIVE_POOL`` (an Airflow pool
   to share the API rate limit with other DAGs using the same token), ``PIPEDRIVE_ENTITIES``
-  (comma-separated subset).
+  (comma-separated subset), ``PIPEDRIVE_TASK_RETRIES`` (default 3, exponential backoff from 2 min).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from pipedrive_source.entities import ENTITIES, FIELDS_ENDPOINTS
+from pipedrive_source.entities import ENTITIES
+from pipedrive_source.runner import DEFAULT_DATASET, DEFAULT_DUCKDB, make_pipeline
 from pipedrive_source.source import pipedrive_source
 
 try:  # Airflow 3
@@ -59,34 +63,23 @@ DAG_ID = "pipedrive_sync"
 PIPELINE_PREFIX = "pipedrive"
 
 CURSOR_ENTITIES = frozenset(e.name for e in ENTITIES if e.is_cursor)
-# one request each, needed by everything else's readers: run them with the field metadata
-REFERENCE_ENTITIES = frozenset(e.name for e in ENTITIES if e.strategy == "full" and e.paging == "none")
-METADATA_TABLES = frozenset(FIELDS_ENDPOINTS) | frozenset(
-    t.replace("_fields", "_field_options") for t in FIELDS_ENDPOINTS
-)
+# small lists read whole every run, without custom fields: one task, first (it also creates the dataset)
+REFERENCE_ENTITIES = frozenset(e.name for e in ENTITIES if e.strategy == "full" and not e.fields_endpoint)
 
 
 def setting(name: str, default: str | None = None) -> str | None:
-    """Env var, else the Airflow Variable of the same name, else ``default``."""
-    value = os.environ.get(name)
-    if value:
-        return value
-    try:
-        from airflow.models import Variable
-
-        return Variable.get(name, default_var=default)
-    except Exception:  # no metadata DB at parse time, or Variable API unavailable
-        return default
+    """Layout settings come from env vars only: Variables at parse time cost a lookup per parse."""
+    return os.environ.get(name) or default
 
 
 def plan_groups(resource_components: list[list[str]]) -> list[tuple[str, str, list[str]]]:
-    """Sort connected resource groups into (stage, group name, resources).
+    """Sort connected resource groups into (stage, group name, resources), in run order.
 
-    Stage ``metadata`` collects field metadata and single-request reference lists into one task;
-    ``cursor`` is one task per /collection entity (with its child tables); ``rest`` one task per
-    remaining group. Pure so the layout can be unit-tested without Airflow.
+    ``reference``: all single small lists in one task; ``cursor``: one task per /collection entity;
+    ``rest``: one task per remaining group (incremental lists, products). Pure, so the layout is
+    testable without Airflow.
     """
-    metadata: list[str] = []
+    reference: list[str] = []
     cursor: list[tuple[str, str, list[str]]] = []
     rest: list[tuple[str, str, list[str]]] = []
     for component in resource_components:
@@ -94,15 +87,14 @@ def plan_groups(resource_components: list[list[str]]) -> list[tuple[str, str, li
         roots = [n for n in names if n in CURSOR_ENTITIES]
         if roots:
             cursor.append(("cursor", roots[0], names))
-        elif all(n in METADATA_TABLES or n in REFERENCE_ENTITIES for n in names):
-            metadata.extend(names)
+        elif all(n in REFERENCE_ENTITIES for n in names):
+            reference.extend(names)
         else:
-            entity_roots = [n for n in names if n in {e.name for e in ENTITIES}]
-            rest.append(("rest", (entity_roots or names)[0], names))
+            rest.append(("rest", names[0], names))
     order = {e.name: i for i, e in enumerate(ENTITIES)}
     cursor.sort(key=lambda g: order.get(g[1], len(order)))
     rest.sort(key=lambda g: (order.get(g[1], len(order)), g[1]))
-    groups = [("metadata", "metadata", sorted(metadata))] if metadata else []
+    groups = [("reference", "reference", sorted(reference))] if reference else []
     return groups + cursor + rest
 
 
@@ -155,18 +147,28 @@ def source_factory(resources: list[str], entities: list[str] | None, conn_id: st
     return build
 
 
-def make_destination(name: str) -> Any:
-    """DuckDB needs an absolute file: the helper points dlt's local dir at a throwaway temp dir."""
-    if name == "duckdb":
+def make_task_pipeline(group: str, destination: str, dataset: str) -> dlt.Pipeline:
+    """One dlt pipeline per task: its name keys the task's own incremental state.
+
+    Created after ``PipelineTasksGroup`` so it lives in the helper's throwaway data dir. DuckDB needs
+    an absolute file path: the helper also points dlt's local dir at that throwaway dir.
+    """
+    name = NamingConvention().normalize_identifier(f"{PIPELINE_PREFIX}_{group}")
+    if destination == "duckdb":
         home = os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow"))
-        path = setting("PIPEDRIVE_DUCKDB_PATH") or os.path.join(home, "pipedrive_crm.duckdb")
-        return dlt.destinations.duckdb(credentials=os.path.abspath(path))
-    return name  # dlt resolves the credentials from env / dlt_secrets_toml
+        path = os.path.abspath(setting("PIPEDRIVE_DUCKDB_PATH") or os.path.join(home, DEFAULT_DUCKDB))
+        return make_pipeline("duckdb", dataset_name=dataset, pipeline_name=name, duckdb_path=path)
+    # postgres / sqlalchemy: credentials from dlt (DESTINATION__POSTGRES__CREDENTIALS, dlt_secrets_toml)
+    return make_pipeline(destination, dataset_name=dataset, pipeline_name=name)
+
+
+# Same choice as runner.run_sync: Arrow pages load as parquet into DuckDB, csv into Postgres.
+LOADER_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
 
 
 def build_dag() -> DAG:
     destination_name = setting("PIPEDRIVE_DESTINATION", "duckdb") or "duckdb"
-    dataset = setting("PIPEDRIVE_DATASET", "pipedrive") or "pipedrive"
+    dataset = setting("PIPEDRIVE_DATASET", DEFAULT_DATASET) or DEFAULT_DATASET
     conn_id = setting("PIPEDRIVE_CONN_ID", "pipedrive_default") or "pipedrive_default"
     entities_raw = setting("PIPEDRIVE_ENTITIES")
     entities = [e.strip() for e in entities_raw.split(",") if e.strip()] if entities_raw else None
@@ -176,7 +178,7 @@ def build_dag() -> DAG:
 
     default_args: dict[str, Any] = {
         "owner": "data",
-        "retries": 3,
+        "retries": int(setting("PIPEDRIVE_TASK_RETRIES", "3") or 0),
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
@@ -207,33 +209,26 @@ def build_dag() -> DAG:
             retry_pipeline_steps=("load",),
             abort_task_if_any_job_failed=True,
         )
-        destination = make_destination(destination_name)
-        naming = NamingConvention()
-        stage_tasks: dict[str, list[Any]] = {"metadata": [], "cursor": [], "rest": []}
+        stage_tasks: dict[str, list[Any]] = {"reference": [], "cursor": [], "rest": []}
         for stage, group, resources in plan_groups(discover_components(entities)):
-            pipeline = dlt.pipeline(
-                pipeline_name=naming.normalize_identifier(f"{PIPELINE_PREFIX}_{group}"),
-                destination=destination,
-                dataset_name=dataset,
-            )
             task = tasks.run(
-                pipeline,
+                make_task_pipeline(group, destination_name, dataset),
                 source_factory(resources, entities, conn_id, workers),
-                loader_file_format="parquet" if destination_name == "duckdb" else None,
+                loader_file_format=LOADER_FORMAT.get(destination_name),
                 trigger_rule="all_done",  # one entity failing must not starve the others
             )
             stage_tasks[stage].append(task)
 
         done = EmptyOperator(task_id="done", trigger_rule="all_success")
         previous: list[Any] = []
-        for stage in ("metadata", "cursor", "rest"):
+        for stage in ("reference", "cursor", "rest"):
             current = stage_tasks[stage]
             if not current:
                 continue
             for upstream in previous:
                 upstream >> current
             previous = current
-        for task in stage_tasks["metadata"] + stage_tasks["cursor"] + stage_tasks["rest"]:
+        for task in stage_tasks["reference"] + stage_tasks["cursor"] + stage_tasks["rest"]:
             task >> done
     return dag
 

@@ -32,7 +32,7 @@ def destination_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 def make_pipeline(kind: str, tmp_path: Path, request: pytest.FixtureRequest, name: str = "dbtest") -> dlt.Pipeline:
     # unique dataset per test so the shared Postgres module database never mixes tests
-    dataset = "ds_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:40]
+    dataset = ("ds_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:40]).rstrip("_")
     return dlt.pipeline(pipeline_name=name, destination=destination_for(kind, tmp_path, request),
                         dataset_name=dataset, pipelines_dir=str(tmp_path / "pipelines"))
 
@@ -135,6 +135,17 @@ def test_merge_re_delivery_and_hard_delete_round_trip(kind, tmp_path, request):
         assert db.table_counts(engine, schema)["things__tags"] == 6  # children of 2 and 4 replaced/removed
 
 
+def test_dataset_schema_is_the_normalized_name_dlt_really_uses(kind, tmp_path, request):
+    """`pipeline.dataset_name` is what the user typed; SQL must use dlt's normalized schema name."""
+    pipeline = dlt.pipeline(pipeline_name="norm", destination=destination_for(kind, tmp_path, request),
+                            dataset_name="Odd-Name_", pipelines_dir=str(tmp_path / "pipelines"))
+    pipeline.run(things(sample_rows(2))).raise_on_failed_jobs()
+    with db.pipeline_engine(pipeline) as (engine, schema):
+        assert schema != pipeline.dataset_name
+        assert db.table_counts(engine, schema) == {"things": 2, "things__tags": 4}
+        assert db.table_names(engine, pipeline.dataset_name) == []
+
+
 def test_sqlalchemy_destination_merge_strategies():
     assert dlt.destinations.sqlalchemy().capabilities().supported_merge_strategies == ["delete-insert", "scd2"]
 
@@ -157,7 +168,7 @@ def test_duckdb_file_is_released_after_dispose(tmp_path, request):
     writer = [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).execute('CREATE TABLE x (i INT)')"]
 
     engine = db.engine_for_pipeline(pipeline)
-    assert db.table_counts(engine, pipeline.dataset_name)["things"] == 3
+    assert db.table_counts(engine, db.dataset_schema(pipeline))["things"] == 3
     held = subprocess.run(writer, capture_output=True, text=True, timeout=60)
     assert held.returncode != 0 and "lock" in held.stderr.lower()  # our pooled connection holds the file
     engine.dispose()
@@ -180,7 +191,7 @@ def test_postgres_engine_uses_pipeline_credentials_without_leaking_them(tmp_path
         with engine.connect() as conn:
             types = dict(conn.execute(sa.text(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = :s AND table_name = 'things'"), {"s": pipeline.dataset_name}).all())
+                "WHERE table_schema = :s AND table_name = 'things'"), {"s": db.dataset_schema(pipeline)}).all())
         assert types["update_time"] == "timestamp with time zone"
         assert types["value"] == "double precision" and types["amount"] == "numeric"
         assert types["is_deleted"] == "boolean"

@@ -6,7 +6,7 @@ the CLI and the tests read them from one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 PLANS = ("essential", "advanced", "professional", "enterprise")
@@ -42,7 +42,6 @@ class SimulatorConfig:
     # -- knobs beyond the contract (server behaviour under abuse) --
     lockout_threshold: int = 10  # requests sent while a 429's retry-after runs that earn a 403 lockout
     lockout_seconds: float = 60.0  # real seconds a locked-out token sees the Cloudflare 403 page
-    extra: dict = field(default_factory=dict)  # free-form, ignored by the server
 
     def __post_init__(self) -> None:
         if self.plan not in PLANS:

@@ -76,7 +76,8 @@ _HMS: list[str] = []
 
 def _hms_table() -> list[str]:
     if not _HMS:
-        _HMS.extend(f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60))
+        two = [f"{k:02d}" for k in range(60)]
+        _HMS.extend([hh + ":" + mm + ":" + ss for hh in two[:24] for mm in two for ss in two])
     return _HMS
 
 
@@ -105,11 +106,12 @@ FIRST = ("Anna Ben Carla David Eva Felix Greta Hugo Ines Jonas Klara Lukas Mia N
          "Rita Sven Tara Uwe Vera Wim Xenia Yusuf Zoe Aino Bruno Chloe Dario Elif Farid Gina "
          "Henrik Ida Jamal Kaito Lena Mateo Nora Omar Pia Quentin Rosa Sami Tilda Umar Valentina "
          "Wanda Xavier Yara Zeno Ana Björn Céline Dmitri Émile Fatima Göran Hana Ilse José Kåre").split()
-LAST = ("Meyer Schmidt Novak Rossi Garcia Silva Jensen Kowalski Dubois Smith Müller Nakamura "
-        "Andersson Costa Fischer Horvat Ivanova Johansson Keller Laine Moreau Nielsen Oliveira "
-        "Petrov Quinn Richter Santos Tanaka Urban Vogel Weber Young Zimmermann O'Brien Van Dijk "
-        "De la Cruz Øvergaard Łukasz Ştefan Nguyen Kim Chen Singh Patel Haddad Okafor Mensah "
-        "Bauer Wolf Kaya Demir Varga Hill Brown Walker Lee Kovač Novák Berg Lind").split()
+LAST = ["Meyer", "Schmidt", "Novak", "Rossi", "Garcia", "Silva", "Jensen", "Kowalski", "Dubois", "Smith", "Müller",
+        "Nakamura", "Andersson", "Costa", "Fischer", "Horvat", "Ivanova", "Johansson", "Keller", "Laine", "Moreau",
+        "Nielsen", "Oliveira", "Petrov", "Quinn", "Richter", "Santos", "Tanaka", "Urban", "Vogel", "Weber", "Young",
+        "Zimmermann", "O'Brien", "Van Dijk", "De la Cruz", "Øvergaard", "Łukasiewicz", "Ştefănescu", "Nguyen", "Kim",
+        "Chen", "Singh", "Patel", "Haddad", "Okafor", "Mensah", "Bauer", "Wolf", "Kaya", "Demir", "Varga", "Hill",
+        "Brown", "Walker", "Lee", "Kovač", "Novák", "Berg", "Lind"]
 CO_A = ("Acme Globex Initech Umbrella Stark Wayne Hooli Vandelay Soylent Tyrell Cyberdyne Wonka "
         "Nordic Baltic Alpine Coastal Urban Rapid Bright Silver Green Blue Red Iron Polar Solar "
         "Lunar Quantum Pixel Vertex").split()
@@ -370,6 +372,10 @@ def custom_value_pool(field: dict, h: Hasher, n_users: int, n_orgs: int, n_perso
     for k in range(size):
         x = h(fid * 1000 + k)
         r = x & 255
+        if k in (7, 41):
+            r = 250  # guaranteed dirt entries: deleted option ids, zero dates, empty strings
+        elif k in (3, 29, 55):
+            r = 0  # guaranteed nulls
         nul = r < 26  # ~10% null
         y = x >> 8
         if ftype == "monetary":
@@ -481,7 +487,7 @@ def group_pools(fields: list[dict], pools: dict[str, list[dict]], h: Hasher, n_g
     custom = [f for f in fields if f["edit_flag"] and f["key"] in pools]
     groups: list[list[dict]] = []
     for g in range(n_groups):
-        members = custom[g::n_groups]
+        members = [f for f in custom if f["id"] % n_groups == g]  # stable when other fields come and go
         entries = []
         for k in range(size):
             d: dict = {}

@@ -33,6 +33,7 @@ from .limits import BurstLimiter, BurstResult, DailyBudget, Lockouts, TokenCosts
 from .oauth import OAuthError, OAuthIssuer
 
 log = logging.getLogger("pipedrive_source.simulator")
+ADMIN_USER_ID = 1  # the API token's user: a global admin (sim-core's generator.ADMIN_USER_ID)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
@@ -114,7 +115,10 @@ def error_body(status: int, message: str, info: str = "") -> dict:
 
 
 def _dumps(body: Any) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # int dict keys etc.: the option doubles the cost, so only when needed
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
 class _InjectedReset(Exception):
@@ -160,6 +164,13 @@ class Stats:
             self.requests[key] += 1
             self.status[str(status)] += 1
 
+    def add(self, *, tokens: int = 0, lockouts: int = 0, fault: str | None = None) -> None:
+        with self._lock:
+            self.tokens_spent += tokens
+            self.lockouts += lockouts
+            if fault is not None:
+                self.faults[fault] += 1
+
     def snapshot(self) -> dict:
         with self._lock:
             return {
@@ -169,6 +180,17 @@ class Stats:
                 "lockouts": self.lockouts,
                 "faults": dict(self.faults),
             }
+
+
+def _non_admin_user_id(company: Any) -> int:
+    """The user behind `user_token`: the company's regular (non-admin) user."""
+    uid = getattr(company, "non_admin_user_id", None)
+    if uid is None:
+        try:
+            from .generator import REGULAR_USER_ID as uid  # sim-core's constant
+        except ImportError:
+            uid = 2
+    return int(uid)
 
 
 class _Identity(NamedTuple):
@@ -201,9 +223,9 @@ class SimApp:
         self.stats = Stats()
         self.v1_removed = config.v1_removed
         self.oauth = OAuthIssuer(*config.oauth_client, config.access_token_ttl, clock) if config.oauth_client else None
-        self.non_admin_user_id = int(getattr(company, "non_admin_user_id", None) or 2)
+        self.non_admin_user_id = _non_admin_user_id(company)
         self._tokens = {
-            config.api_token: _Identity("api:" + config.api_token, "api", 1, True),
+            config.api_token: _Identity("api:" + config.api_token, "api", ADMIN_USER_ID, True),
             config.user_token: _Identity("api:" + config.user_token, "api", self.non_admin_user_id, False),
         }
 
@@ -235,6 +257,7 @@ class SimApp:
             raise
         except Exception:
             log.exception("simulator failed on %s %s", scope.get("method"), path)
+            self.stats.record(f"{scope.get('method')} <error>", 500)
             if not started:
                 await self._send(send, 500, _dumps(error_body(500, "Internal server error")), [])
 
@@ -282,7 +305,7 @@ class SimApp:
             user_id, reason = self.oauth.validate(bearer)
             if user_id is None:
                 return None, reason
-            return _Identity(f"oauth:{user_id}", "oauth", user_id, user_id != self.non_admin_user_id), ""
+            return _Identity(f"oauth:{user_id}", "oauth", user_id, user_id == ADMIN_USER_ID), ""
         return None, "You need to be authorized to make this request."
 
     def _limit_headers(self, burst: BurstResult) -> list[tuple[bytes, bytes]]:
@@ -330,60 +353,14 @@ class SimApp:
         template = normalise_template(route.template)
         key = f"{method} /{version}{route.template}"
 
-        ident, reason = self._identify(token, bearer)
-        if ident is None:
-            self.stats.record(key, 401)
-            body = {"success": False, "error": "unauthorized access", "errorCode": 401, "error_info": reason}
-            await self._send(send, 401, _dumps(body), self._limit_headers(self._default_burst()))
+        admitted = await self._admit(send, method, version, sub, route, template, key, token, bearer)  # type: ignore[arg-type]
+        if admitted is None:
             return
-
-        enforce = self.config.rate_limit
-        limit = self.config.burst_limit(ident.kind)
-        if enforce:
-            before = self.lockouts.count
-            locked = self.lockouts.check(ident.key)
-            if self.lockouts.count != before:
-                with self.stats._lock:
-                    self.stats.lockouts += 1
-            if locked:
-                self.stats.record(key, 403)
-                headers = self._limit_headers(self.burst.peek(ident.key, limit))
-                headers.append((b"retry-after", str(max(1, int(locked + 0.999))).encode()))
-                await self._send(send, 403, CLOUDFLARE_403, headers, _HTML)
-                return
-
-        burst = self.burst.hit(ident.key, limit, enforce)
-        if burst.allowed and getattr(route, "is_search", False):
-            search = self.burst.hit(ident.key + ":search", SEARCH_BURST_LIMIT, enforce)
-            if not search.allowed:
-                burst = search
-            elif search.remaining < burst.remaining:
-                burst = BurstResult(True, SEARCH_BURST_LIMIT, search.remaining, search.reset)
-        if not burst.allowed:
-            await self._too_many(send, key, ident, burst, burst.retry_after)
-            return
-
-        cost = self.costs.cost(version, method, template)  # type: ignore[arg-type]
-        if enforce and not self.budget.can_spend(cost):
-            self.stats.record(key, 429)
-            wait = self.budget.seconds_to_reset()
-            self.lockouts.penalise(ident.key, min(wait, 60))
-            headers = self._limit_headers(burst)
-            headers.append((b"retry-after", str(wait).encode()))
-            body = {"success": False, "error": "daily request budget exceeded", "errorCode": 429}
-            await self._send(send, 429, _dumps(body), headers)
-            return
-
-        if self.v1_removed and version == "v1" and method == "GET" and template in DEPRECATED_V1:
-            self.stats.record(key, 410)
-            body = error_body(410, "This endpoint has been removed.", f"Use /api/v2{sub} instead.")
-            await self._send(send, 410, _dumps(body), self._limit_headers(burst))
-            return
+        ident, burst, cost = admitted
 
         fault = self.faults.next(path, sub) if self.faults.active else None
         if fault is not None:
-            with self.stats._lock:
-                self.stats.faults[fault.kind] += 1
+            self.stats.add(fault=fault.kind)
             if await self._early_fault(send, key, ident, burst, fault):
                 return
 
@@ -417,8 +394,7 @@ class SimApp:
             status = 500
             payload = _dumps(error_body(500, "Internal server error", "The simulator handler failed."))
         else:
-            with self.stats._lock:
-                self.stats.tokens_spent += cost
+            self.stats.add(tokens=cost)
             self.budget.spend(cost)
         headers = self._limit_headers(burst)
 
@@ -441,6 +417,63 @@ class SimApp:
             payload = payload[: max(1, int(len(payload) * fault.cut))] if len(payload) > 1 else b"{"
         self.stats.record(key, status)
         await self._send(send, status, payload, headers)
+
+    async def _admit(
+        self, send: Send, method: str, version: str, sub: str, route: Any, template: str, key: str,
+        token: str | None, bearer: str | None,
+    ) -> tuple[_Identity, BurstResult, int] | None:
+        """Auth, lockout, burst/search window, daily budget, v1 removal: (identity, burst, cost) if the
+        request may go on; otherwise the refusal has been answered and None is returned."""
+        ident, reason = self._identify(token, bearer)
+        if ident is None:
+            self.stats.record(key, 401)
+            body = {"success": False, "error": "unauthorized access", "errorCode": 401, "error_info": reason}
+            await self._send(send, 401, _dumps(body), self._limit_headers(self._default_burst()))
+            return None
+
+        enforce = self.config.rate_limit
+        limit = self.config.burst_limit(ident.kind)
+        if enforce:
+            before = self.lockouts.count
+            locked = self.lockouts.check(ident.key)
+            if self.lockouts.count != before:
+                self.stats.add(lockouts=1)
+            if locked:
+                self.stats.record(key, 403)
+                headers = self._limit_headers(self.burst.peek(ident.key, limit))
+                headers.append((b"retry-after", str(max(1, int(locked + 0.999))).encode()))
+                await self._send(send, 403, CLOUDFLARE_403, headers, _HTML)
+                return None
+
+        burst = self.burst.hit(ident.key, limit, enforce)
+        if burst.allowed and getattr(route, "is_search", False):
+            search = self.burst.hit(ident.key + ":search", SEARCH_BURST_LIMIT, enforce)
+            if not search.allowed:
+                burst = search
+            elif search.remaining < burst.remaining:
+                burst = BurstResult(True, SEARCH_BURST_LIMIT, search.remaining, search.reset)
+        if not burst.allowed:
+            await self._too_many(send, key, ident, burst, burst.retry_after)
+            return None
+
+        cost = self.costs.cost(version, method, template)  # type: ignore[arg-type]
+        if enforce and not self.budget.can_spend(cost):
+            self.stats.record(key, 429)
+            wait = self.budget.seconds_to_reset()
+            self.lockouts.penalise(ident.key, min(wait, 60))
+            headers = self._limit_headers(burst)
+            headers.append((b"retry-after", str(wait).encode()))
+            body = {"success": False, "error": "daily request budget exceeded", "errorCode": 429}
+            await self._send(send, 429, _dumps(body), headers)
+            return None
+
+        if self.v1_removed and version == "v1" and method == "GET" and template in DEPRECATED_V1:
+            self.stats.record(key, 410)
+            body = error_body(410, "This endpoint has been removed.", f"Use /api/v2{sub} instead.")
+            await self._send(send, 410, _dumps(body), self._limit_headers(burst))
+            return None
+
+        return ident, burst, cost
 
     async def _too_many(self, send: Send, key: str, ident: _Identity, burst: BurstResult, wait: int) -> None:
         self.stats.record(key, 429)

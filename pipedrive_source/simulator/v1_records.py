@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Callable
 from .generator import (
     CO_A, CO_B, CO_SUFFIX, COMPANY_DOMAIN, COMPANY_ID, DAY, DEAL_CURRENCIES, DEAL_WORDS, EMAIL_LABELS, FIRST,
     INDUSTRIES, LAST, LOST_REASONS, NOTE_SNIPPETS, ORIGINS, PHONE_LABELS, PRODUCT_WORDS, SUBJECTS, T_END, ZERO_TS,
-    CITIES, ACTIVITY_TYPES, Hasher, address_dict, fmt_date, fmt_iso_ms, fmt_ts, weighted_table,
+    CITIES, ACTIVITY_TYPES, K1, K2, K3, M64, SPAN, T0, Hasher, address_dict, cheap_stream, fmt_date, fmt_iso_ms,
+    fmt_ts, mix, weighted_table,
 )
 
 if TYPE_CHECKING:
@@ -67,10 +68,9 @@ class Builders:
         return 1 + x % self.c.n_persons
 
     def person_org(self, p: int) -> int | None:
-        x = self.h_person(p) >> 24
-        if x % 6 == 0:
-            return None
-        return 1 + x % self.c.n_orgs
+        """Organization of a base person (cheap hash, shared with deal_flat's inline copy)."""
+        y = ((p * K1 + self._po_b) & M64) * self._po_a & M64
+        return None if (y >> 40) % 6 == 0 else 1 + (y >> 20) % self._no
 
     def deal_owner(self, i: int) -> int:
         return self.owner_table[(self.h_deal(i) >> 4) & 255]
@@ -97,80 +97,117 @@ class Builders:
         return k
 
     # ------------------------------------------------------------------ deals
-    def deal_flat(self, i: int) -> dict:
+    def _deal_misc_pool(self) -> list[dict]:
+        """1024 precomputed combinations of the deal fields that depend only on hash bits."""
         c = self.c
-        h = self.h_deal(i)
-        tm = c.tm["deals"]
-        add = tm.add_time(i)
-        upd = tm.update_time(i)
+        hm = Hasher(c.seed, "deal-misc")
+        pool = []
+        for k in range(1024):
+            h = hm(k)
+            stat = h % 20
+            status = "open" if stat < 11 else "won" if stat < 16 else "lost"
+            pipe = c.pipelines_table[(h >> 8) & 15]
+            stages = c.pipeline_stages[pipe]
+            y = h >> 16
+            title = f"{org_name_of(mix(h))} {DEAL_WORDS[(h >> 54) % 8]}" if k % 97 else ""
+            pool.append({
+                "stage_id": stages[(h >> 12) % len(stages)], "title": title,
+                "value": ((h >> 40) % 2000) * 50 if (h >> 51) % 9 else 0,
+                "currency": DEAL_CURRENCIES[(h >> 36) % len(DEAL_CURRENCIES)],
+                "active": status == "open", "status": status,
+                "probability": None if y % 5 else (y >> 3) % 101,
+                "lost_reason": LOST_REASONS[(y >> 11) % len(LOST_REASONS)] if status == "lost" else None,
+                "visible_to": "3" if (y >> 14) % 5 else "1", "pipeline_id": pipe,
+                "label": str(c.deal_label_opts[(y >> 20) % len(c.deal_label_opts)]) if (y >> 23) % 3 == 0 else None,
+                "origin": ORIGINS[(y >> 25) % len(ORIGINS)],
+            })
+        return pool
+
+    def deal_flat(self, i: int) -> dict:
+        """Base deal, collection shape. Hot path: one splitmix, pools, inline formatting."""
+        c = self.c
+        # inline splitmix64 of (salt ^ i*K1)
+        h = (self.h_deal.salt ^ (i * K1 & M64)) + K1 & M64
+        h = ((h ^ (h >> 30)) * K2) & M64
+        h = ((h ^ (h >> 27)) * K3) & M64
+        h ^= h >> 31
+        # add/update time (TimeModel, inlined)
+        tm = self._tm_deal
+        x = ((i * K1 + tm.b) & M64) * tm.a & M64
+        x ^= x >> 29
+        add = T0 + ((i - 1) * self._sp_deal) // tm.n + ((x >> 40) % 7200)
+        upd = add if (x >> 20) & 3 == 0 else add + (((x >> 24) & 0xFFFF) * (T_END - 1 - add) >> 16)
+        days, hms = self._days, self._hms
+        d = self._deal_tpl.copy()
+        m = self._deal_misc[(h >> 8) & 1023]
+        d.update(m)
         owner = self.owner_table[(h >> 4) & 255]
-        x = h >> 20
-        person = None if x % 25 == 0 else 1 + x % c.n_persons
-        org = self.person_org(person) if person else (None if x % 3 else 1 + x % c.n_orgs)
-        y = h >> 12
-        stat = (h >> 13) % 20
-        status = "open" if stat < 11 else "won" if stat < 16 else "lost"
-        pipe = c.pipelines_table[(h >> 28) & 15]
-        stages = c.pipeline_stages[pipe]
-        stage = stages[(h >> 32) % len(stages)]
-        currency = DEAL_CURRENCIES[(h >> 36) % len(DEAL_CURRENCIES)]
-        value = ((h >> 40) % 2000) * 50 if (h >> 51) % 9 else 0
-        life = upd - add
-        stage_change = add + (life * ((h >> 44) & 255) >> 8) if life > 3600 else None
-        close = won = lost = None
-        if status != "open":
-            ct = add + (life * (200 + ((h >> 48) & 55)) >> 8)
-            close = fmt_ts(ct)
-            if status == "won":
-                won = close
-            else:
-                lost = close
-        d = c.deal_template.copy()
+        xp = h >> 20
+        if xp % 25:
+            person = 1 + xp % self._np
+            y = ((person * K1 + self._po_b) & M64) * self._po_a & M64
+            org = None if (y >> 40) % 6 == 0 else 1 + (y >> 20) % self._no
+        else:
+            person = None
+            org = None if xp % 3 else 1 + xp % self._no
         d["id"] = i
         d["creator_user_id"] = owner if (h >> 52) & 3 else 1
         d["user_id"] = owner
         d["person_id"] = person
         d["org_id"] = org
-        d["stage_id"] = stage
-        org_label = self.org_name(org) if org else self.person_name(person) if person else "Unknown"
-        d["title"] = f"{org_label} {DEAL_WORDS[(h >> 54) % 8]}" if (h >> 57) % 31 else ""
-        d["value"] = value
-        d["currency"] = currency
-        d["add_time"] = fmt_ts(add)
-        d["update_time"] = fmt_ts(upd)
-        d["stage_change_time"] = (fmt_ts(stage_change) if stage_change else None) if y % 97 else ZERO_TS
-        d["active"] = status == "open"
-        d["status"] = status
-        d["probability"] = None if y % 5 else (y >> 3) % 101
-        if status == "open" and (y >> 2) & 1:
-            na = upd + ((y >> 5) % 60) * DAY
-            d["next_activity_date"] = fmt_date(na)
-            d["next_activity_time"] = None if (y >> 9) & 1 else "10:00:00"
+        ad = (add - T0) // 86400
+        d["add_time"] = days[ad] + " " + hms[add % 86400]
+        d["update_time"] = days[(upd - T0) // 86400] + " " + hms[upd % 86400]
+        life = upd - add
+        if life > 3600:
+            sc = add + (life * ((h >> 44) & 255) >> 8)
+            d["stage_change_time"] = days[(sc - T0) // 86400] + " " + hms[sc % 86400] if (h >> 57) % 97 else ZERO_TS
+        status = m["status"]
+        if status != "open":
+            ct = add + (life * (200 + ((h >> 48) & 55)) >> 8)
+            close = days[(ct - T0) // 86400] + " " + hms[ct % 86400]
+            d["close_time"] = close
+            d["local_close_date"] = close[:10]
+            if status == "won":
+                d["won_time"] = d["first_won_time"] = close
+                d["local_won_date"] = close[:10]
+            else:
+                d["lost_time"] = close
+                d["local_lost_date"] = close[:10]
+        elif (h >> 2) & 1:
+            d["next_activity_date"] = days[min((upd - T0) // 86400 + ((h >> 33) % 60), len(days) - 1)]
+            d["next_activity_time"] = None if (h >> 39) & 1 else "10:00:00"
             d["next_activity_id"] = i
-        if (y >> 10) & 1:
-            d["last_activity_id"] = i + c.n_deals if i + c.n_deals <= c.n_activities else None
-            d["last_activity_date"] = fmt_date(max(add, upd - DAY))
-        d["lost_reason"] = LOST_REASONS[(y >> 11) % len(LOST_REASONS)] if status == "lost" else None
-        d["visible_to"] = "3" if (y >> 14) % 5 else "1"
-        d["close_time"] = close
-        d["pipeline_id"] = pipe
-        d["won_time"] = won
-        d["first_won_time"] = won
-        d["lost_time"] = lost
-        d["expected_close_date"] = fmt_date(add + ((y >> 17) % 180) * DAY) if (y >> 15) & 3 else None
-        d["label"] = c.deal_label_opts[(y >> 20) % len(c.deal_label_opts)] if (y >> 23) % 3 == 0 else None
-        d["local_won_date"] = won[:10] if won else None
-        d["local_lost_date"] = lost[:10] if lost else None
-        d["local_close_date"] = close[:10] if close else None
-        d["origin"] = ORIGINS[(y >> 25) % len(ORIGINS)]
-        cg = c.cf_groups["deals"]
+        if (h >> 40) & 1 and i + self._nd <= self._na:
+            d["last_activity_id"] = i + self._nd
+            d["last_activity_date"] = days[max(ad, (upd - T0) // 86400 - 1)]
+        if (h >> 45) & 3:
+            d["expected_close_date"] = days[min(ad + ((h >> 47) % 180), len(days) - 1)]
+        cg = self._cg_deal
         d.update(cg[0][h & 63])
         d.update(cg[1][(h >> 6) & 63])
         d.update(cg[2][(h >> 26) & 63])
         d.update(cg[3][(h >> 38) & 63])
-        if c.cf_null_tail["deals"]:
-            d.update(c.cf_null_tail["deals"])
+        tail = self._tail_deal
+        if tail:
+            d.update(tail)
         return d
+
+    def bind(self) -> None:
+        """Cache per-company constants in attributes the hot path reads (call after fields change)."""
+        c = self.c
+        from .generator import _hms_table, _DAYS
+        self._days = _DAYS
+        self._hms = _hms_table()
+        self._tm_deal = c.tm["deals"]
+        self._sp_deal = SPAN - 40 * DAY
+        self._np, self._no, self._nd, self._na = c.n_persons, c.n_orgs, c.n_deals, c.n_activities
+        self._po_a, self._po_b = cheap_stream(c.seed, "person-org")
+        self._deal_tpl = c.deal_template
+        if not hasattr(self, "_deal_misc"):
+            self._deal_misc = self._deal_misc_pool()
+        self._cg_deal = c.cf_groups["deals"]
+        self._tail_deal = c.cf_null_tail["deals"]
 
     def deal_base_counts(self, i: int) -> tuple[int, int, int]:
         """(products, participants, followers) of a base deal, consistent with children."""
@@ -194,8 +231,7 @@ class Builders:
         h = self.h_person(p)
         tm = c.tm["persons"]
         first, last = person_names(h)
-        x = h >> 24
-        org = None if x % 6 == 0 else 1 + x % c.n_orgs
+        org = self.person_org(p)
         owner = self.owner_table[(h >> 16) & 255]
         slug = _slug(first) + "." + _slug(last)
         dom = _slug(CO_A[(h >> 30) % len(CO_A)]) + ".example"
@@ -331,7 +367,7 @@ class Builders:
         d["description"] = None if (h >> 34) & 1 else f"{w1} for teams"
         d["unit"] = ["pcs", "licence", "hour", "", None][(h >> 36) % 5]
         d["tax"] = [0, 9, 20, 24][(h >> 40) % 4]
-        d["category"] = c.product_category_opts[(h >> 42) % len(c.product_category_opts)] if (h >> 44) & 1 else None
+        d["category"] = str(c.product_category_opts[(h >> 42) % len(c.product_category_opts)]) if (h >> 44) & 1 else None
         d["first_char"] = name[0].lower()
         d["owner_id"] = self.owner_table[(h >> 46) & 255]
         d["add_time"] = fmt_ts(tm.add_time(k))

@@ -1,0 +1,183 @@
+"""Direct tests of the shared limiter, the daily budget and the token-cost table (no HTTP)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from pipedrive_source.errors import DailyBudgetExhausted
+from pipedrive_source.ratelimit import (
+    DailyBudget,
+    SlidingWindowLimiter,
+    burst_limit_for,
+    is_search_path,
+    next_midnight_utc,
+    normalize_path,
+    token_cost,
+)
+
+
+def _max_in_window(stamps: list[float], window: float) -> int:
+    stamps = sorted(stamps)
+    best, j = 0, 0
+    for i, t in enumerate(stamps):
+        while stamps[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_window_holds_across_threads() -> None:
+    limiter = SlidingWindowLimiter(10, window=0.2, headroom=0)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert len(stamps) == 60
+    # 60 acquisitions at 10 per 0.2 s need at least 5 full windows after the first batch
+    assert elapsed >= 1.0 - 0.02
+    assert _max_in_window(stamps, 0.2 - 0.005) <= 10
+    # and the limiter does not waste the budget: well under twice the minimum
+    assert elapsed < 2.0
+
+
+def test_headroom_keeps_a_margin() -> None:
+    assert SlidingWindowLimiter(100, headroom=0.05).limit == 95
+    assert SlidingWindowLimiter(20, headroom=0.05).limit == 19
+    assert SlidingWindowLimiter(10, headroom=0.05).limit == 9
+    assert SlidingWindowLimiter(1, headroom=0.05).limit == 1
+    assert SlidingWindowLimiter(100, headroom=0).limit == 100
+
+
+def test_pause_holds_every_thread() -> None:
+    limiter = SlidingWindowLimiter(100, window=0.2, headroom=0)
+    limiter.pause_for(0.3)
+    waited: list[float] = []
+
+    def worker() -> None:
+        start = time.monotonic()
+        limiter.acquire()
+        waited.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(waited) == 4 and min(waited) >= 0.28
+    # a shorter pause never shortens a running one
+    limiter.pause_for(0.3)
+    limiter.pause_for(0.01)
+    assert limiter.paused_for > 0.2
+
+
+def test_observe_learns_limit_and_pauses_when_server_has_nothing_left() -> None:
+    limiter = SlidingWindowLimiter(100, window=2.0, headroom=0)
+    limiter.observe(20, 15, 1)
+    assert limiter.server_limit == 20 and limiter.limit == 20
+    assert limiter.paused_for == 0
+    limiter.observe(20, 0, 1)
+    assert 0.9 < limiter.paused_for <= 1.0
+
+
+def test_burst_limits_by_plan() -> None:
+    assert burst_limit_for("professional", oauth=False) == 100
+    assert burst_limit_for("Essential", oauth=True) == 80
+    with pytest.raises(ValueError, match="unknown Pipedrive plan"):
+        burst_limit_for("gold", oauth=False)
+
+
+def test_budget_refuses_at_the_reserve_and_until_resume() -> None:
+    now = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    budget = DailyBudget(0.2, now=lambda: now)
+    budget.reserve_cost(10)  # nothing known yet: allowed
+    budget.release(10)
+    budget.observe(1000, 300)  # floor = 200
+    budget.reserve_cost(50)
+    with pytest.raises(DailyBudgetExhausted) as info:
+        budget.reserve_cost(60)  # 300 - 50 in flight - 200 = 50 < 60
+    assert info.value.resume_at == datetime(2026, 3, 5, tzinfo=UTC)
+    assert "2026-03-05 00:00:00" in str(info.value)
+    assert "20%" in str(info.value)
+    budget.release(50)
+    with pytest.raises(DailyBudgetExhausted):
+        budget.reserve_cost(1)  # stays refused (no request) until resume_at or reset()
+    budget.reset()
+    budget.reserve_cost(1)
+
+
+def test_budget_resumes_after_resume_at_and_on_new_day() -> None:
+    clock = {"now": datetime(2026, 3, 4, 23, 59, tzinfo=UTC)}
+    budget = DailyBudget(0.0, now=lambda: clock["now"])
+    budget.observe(1000, 5)
+    with pytest.raises(DailyBudgetExhausted):
+        budget.reserve_cost(10)
+    clock["now"] = datetime(2026, 3, 5, 0, 0, 1, tzinfo=UTC)
+    budget.reserve_cost(10)  # past resume_at: knowledge forgotten, the server is asked again
+    budget.release(10)
+    budget.observe(1000, 990)
+    assert budget.snapshot().remaining == 990
+    budget.observe(1000, 995)  # answers out of order differ a little: keep the lower value
+    assert budget.snapshot().remaining == 990
+
+
+def test_server_exhausted_uses_the_servers_time() -> None:
+    budget = DailyBudget(0.2)
+    when = datetime(2030, 1, 1, 6, tzinfo=UTC)
+    assert budget.server_exhausted(when, "daily request budget exceeded") == when
+    with pytest.raises(DailyBudgetExhausted) as info:
+        budget.reserve_cost(1)
+    assert info.value.resume_at == when
+
+
+def test_budget_rejects_silly_reserve() -> None:
+    with pytest.raises(ValueError):
+        DailyBudget(1.5)
+
+
+def test_next_midnight() -> None:
+    assert next_midnight_utc(datetime(2026, 12, 31, 0, 0, tzinfo=UTC)) == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "version", "cost"),
+    [
+        ("GET", "/deals/collection", "v1", 10),
+        ("GET", "/deals", "v1", 20),
+        ("GET", "/deals/42", "v1", 2),
+        ("GET", "/deals/42/flow", "v1", 40),
+        ("GET", "/deals/42/participants", "v1", 10),
+        ("GET", "/pipelines", "v1", 10),
+        ("GET", "/itemSearch", "v1", 40),
+        ("GET", "/deals", "v2", 10),
+        ("GET", "/deals/7", "v2", 1),
+        ("GET", "/dealFields/abc123", "v2", 1),
+        ("DELETE", "/deals/7", "v1", 6),
+        ("GET", "/somethingNew", "v1", 20),
+        ("GET", "/somethingNew/9", "v2", 1),
+    ],
+)
+def test_token_costs(method: str, path: str, version: str, cost: int) -> None:
+    assert token_cost(method, path, version) == cost
+
+
+def test_normalize_and_search() -> None:
+    assert normalize_path("/deals/12/products?start=0") == "/deals/{id}/products"
+    assert normalize_path("leads/adf3a2b0-1c1e-11ee-b5f5-0b9f2a4e6a11") == "/leads/{id}"
+    assert is_search_path("/persons/search") and is_search_path("/itemSearch/field")
+    assert not is_search_path("/deals/collection")

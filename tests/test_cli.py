@@ -1,0 +1,314 @@
+"""`pipedrive-sync` as users and schedulers run it: a real subprocess against a real simulator and DuckDB file.
+
+Each test runs the installed console script with cwd and DLT_DATA_DIR in tmp_path, so no state leaks between
+tests (dlt would otherwise use /var/dlt as root) and the repo's .dlt/ config does not apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+
+from pipedrive_source import cli
+from pipedrive_source.simulator import SimulatorConfig, run_simulator
+
+REPO = Path(__file__).resolve().parents[1]
+SIM_TOKEN = "sim-admin-token"
+
+
+def _cli_command() -> list[str]:
+    script = Path(sys.executable).parent / "pipedrive-sync"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipedrive_source.cli"]
+
+
+def run_cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run pipedrive-sync with a clean dlt environment rooted in `cwd`."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "PIPEDRIVE_", "DLT_", "RUNTIME__")) and k != "API_TOKEN"
+    }
+    base.update({"DLT_DATA_DIR": str(cwd / "dlt"), "RUNTIME__DLTHUB_TELEMETRY": "false", "COLUMNS": "200"})
+    base.update(env or {})
+    return subprocess.run(
+        _cli_command() + args, cwd=cwd, env=base, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def sim_requests(sim: Any) -> int:
+    stats = httpx.get(f"{sim.url}/_sim/stats").json()
+    return sum(stats["requests"].values())
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+
+
+def error_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+
+
+# -- help, tables, README ---------------------------------------------------------------------------
+
+
+def test_help_on_every_command(tmp_path: Path) -> None:
+    top = run_cli(["--help"], tmp_path)
+    assert top.returncode == 0, top.stderr
+    for command in ("demo", "run", "simulate", "status", "tables"):
+        assert command in top.stdout
+        proc = run_cli([command, "--help"], tmp_path)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "Usage" in proc.stdout
+    # exit codes are documented in the help
+    assert "3 stopped by the daily token budget" in run_cli(["run", "--help"], tmp_path).stdout.replace("\n", " ")
+
+
+def test_tables_markdown_is_the_readme_section(tmp_path: Path) -> None:
+    proc = run_cli(["tables", "--markdown"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    readme = (REPO / "README.md").read_text()
+    assert cli.readme_tables(readme) == proc.stdout, (
+        "README.md's table section is stale: run `pipedrive-sync tables --update-readme README.md`"
+    )
+    from pipedrive_source.entities import ENTITIES
+
+    listed = {m.group(1) for m in re.finditer(r"^\| `([a-z_]+)` \|", proc.stdout, re.M)}
+    for e in ENTITIES:
+        assert e.name in listed
+        assert {c.table for c in e.children} <= listed
+        assert {c.table for c in e.child_lists} <= listed
+
+
+def test_tables_rich_output(tmp_path: Path) -> None:
+    proc = run_cli(["tables"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("deals", "deal_products", "person_emails", "deal_fields", "stages"):
+        assert name in proc.stdout
+
+
+def test_update_readme_rewrites_only_the_section(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\nbefore\n<!-- tables:start -->\nstale\n<!-- tables:end -->\nafter\n")
+    proc = run_cli(["tables", "--update-readme", str(readme)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = readme.read_text()
+    assert text.startswith("# x\n\nbefore\n<!-- tables:start -->\n| table |")
+    assert text.endswith("<!-- tables:end -->\nafter\n")
+    assert "stale" not in text
+    assert cli.readme_tables(text) == cli.layout_markdown(cli.table_layout())
+
+
+def test_ci_reads_its_commands_from_the_readme() -> None:
+    """.ci/run executes the README's code blocks; both must exist and be the documented commands."""
+    script = (REPO / ".ci" / "run").read_text()
+    assert "readme_block install" in script and "readme_block test" in script
+    out = subprocess.run(
+        ["bash", "-c", f'source <(sed -n "/^readme_block()/,/^}}/p" .ci/run); REPO={REPO}; '
+         "readme_block install; echo ---; readme_block test"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
+    install, test = (part.strip() for part in out.split("---"))
+    assert "pip install -e '.[dev]'" in install and "pipedrive-sync demo" in install
+    assert test == "pytest"
+
+
+# -- config errors: exit 2, one line, before any request -------------------------------------------
+
+
+def test_missing_token_exits_2_without_requests(tmp_path: Path, simulator: Any) -> None:
+    proc = run_cli(["run", "--base-url", simulator.base_url, "--progress", "none"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    no_traceback(proc)
+    lines = error_lines(proc)
+    assert len(lines) == 1 and "token" in lines[0].lower(), proc.stderr
+    assert sim_requests(simulator) == 0
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--base-url", "ftp://acme.example/api/v1"], "base"),
+        (["--base-url", "not a url"], "base"),
+        (["--entities", "deals,unicorns"], "unicorns"),
+        (["--destination", "oracle"], "oracle"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    proc = run_cli(["run", *args], tmp_path, env={"SOURCES__PIPEDRIVE__API_TOKEN": "x" * 40})
+    assert proc.returncode == 2, proc.stderr
+    no_traceback(proc)
+    lines = error_lines(proc)
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_bad_company_domain_exits_2(tmp_path: Path) -> None:
+    proc = run_cli(
+        ["run", "--progress", "none"],
+        tmp_path,
+        env={"SOURCES__PIPEDRIVE__API_TOKEN": "x" * 40, "SOURCES__PIPEDRIVE__COMPANY_DOMAIN": "acme corp/!"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    no_traceback(proc)
+    assert len(error_lines(proc)) == 1, proc.stderr
+
+
+def test_unreachable_postgres_exits_2(tmp_path: Path, simulator: Any) -> None:
+    proc = run_cli(
+        ["run", "--destination", "postgres", "--base-url", simulator.base_url, "--progress", "none"],
+        tmp_path,
+        env={
+            "SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN,
+            "DESTINATION__POSTGRES__CREDENTIALS": "postgresql://nobody:secretpw@127.0.0.1:1/nowhere",
+        },
+    )
+    assert proc.returncode == 2, proc.stderr
+    no_traceback(proc)
+    assert "secretpw" not in proc.stderr + proc.stdout
+    assert sim_requests(simulator) == 0
+
+
+def test_wrong_token_fails_fast_with_a_clear_message(tmp_path: Path, simulator: Any) -> None:
+    wrong = "0123456789abcdef" * 2 + "deadbeef"
+    proc = run_cli(
+        ["run", "--base-url", simulator.base_url, "--progress", "log"],
+        tmp_path,
+        env={"SOURCES__PIPEDRIVE__API_TOKEN": wrong},
+    )
+    assert proc.returncode in (1, 2), proc.stderr
+    no_traceback(proc)
+    lines = error_lines(proc)
+    assert len(lines) == 1, proc.stderr
+    assert "401" in lines[0] or "unauthorized" in lines[0].lower()
+    assert wrong not in proc.stderr + proc.stdout
+    assert sim_requests(simulator) <= 1
+
+
+# -- demo, status --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("demo")
+    proc = run_cli(["demo", "--duckdb-path", "demo.duckdb"], cwd, timeout=600)
+    return cwd, proc
+
+
+DEMO_DEALS = 200  # scale "small"
+EXPECTED_DEMO_TABLES = {
+    "deals", "persons", "organizations", "activities", "products", "notes", "leads", "users",
+    "pipelines", "stages", "deal_fields", "person_emails",
+}
+
+
+def test_demo_end_to_end(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    cwd, proc = demo_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    no_traceback(proc)
+    out = proc.stdout
+    assert re.search(r"\d+ tables, [\d,]+ rows, [\d,]+ requests, [\d,]+ tokens, [\d.]+ s", out), out
+    assert "Sample query" in out and "open_deals" in out
+    assert "SOURCES__PIPEDRIVE__API_TOKEN" in out  # how to point it at a real Pipedrive
+    # not a TTY: plain progress log lines, one per table
+    assert re.search(r"^\S+Z progress: table=deals rows=\d+", proc.stderr, re.M), proc.stderr[-2000:]
+
+    db = cwd / "demo.duckdb"
+    assert db.exists()
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm'").fetchall()}
+        assert EXPECTED_DEMO_TABLES <= tables, EXPECTED_DEMO_TABLES - tables
+        counts = {t: con.execute(f"SELECT COUNT(*) FROM crm.{t}").fetchone()[0] for t in EXPECTED_DEMO_TABLES}
+    # the simulator's own truth for the same (seed, scale), on the same clock
+    with run_simulator(SimulatorConfig(seed=1, scale="small", rate_limit=False)) as truth:
+        for entity in ("deals", "persons", "organizations", "activities", "products", "notes", "leads", "users",
+                       "pipelines", "stages"):
+            expected = truth.company.count(entity, include_deleted_deals=True)
+            assert counts[entity] == expected, (entity, counts[entity], expected)
+    assert counts["deal_fields"] > 0 and counts["person_emails"] > 0
+    # the summary's row counts are the rows that landed
+    summary_deals = re.search(r"│ deals\s+│\s+([\d,]+) │", out)
+    assert summary_deals and int(summary_deals.group(1).replace(",", "")) == counts["deals"]
+
+
+def test_demo_again_is_incremental(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    cwd, first = demo_run
+    assert first.returncode == 0
+    requests_first = int(re.search(r"rows, ([\d,]+) requests", first.stdout).group(1).replace(",", ""))
+    again = run_cli(["demo", "--duckdb-path", "demo.duckdb", "--quiet"], cwd, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout == ""  # --quiet
+    with duckdb.connect(str(cwd / "demo.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM crm.deals").fetchone()[0] == DEMO_DEALS
+    last = json.loads(next((cwd / "dlt").rglob(cli.LAST_RUN_FILE)).read_text())
+    assert last["exit_code"] == 0
+    assert last["requests"] < requests_first
+
+
+def test_status_after_demo(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    cwd, first = demo_run
+    assert first.returncode == 0
+    proc = run_cli(["status", "--pipeline-name", cli.DEMO_PIPELINE, "--json"], cwd)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["destination"] == "duckdb" and report["dataset"] == "crm"
+    assert report["entities"]["deals"]["rows_in_destination"] == DEMO_DEALS
+    assert any("last_until" in k for k in report["entities"]["deals"]["window"]), report["entities"]["deals"]
+    assert report["last_run"]["exit_code"] == 0 and report["last_run"]["requests"] > 0
+    assert report["daily_budget_seen"]
+    human = run_cli(["status", "--pipeline-name", cli.DEMO_PIPELINE], cwd)
+    assert human.returncode == 0, human.stderr
+    assert "deals" in human.stdout and "last_until" in human.stdout
+
+
+def test_status_without_a_pipeline_exits_2(tmp_path: Path) -> None:
+    proc = run_cli(["status", "--pipeline-name", "never_ran"], tmp_path)
+    assert proc.returncode == 2
+    no_traceback(proc)
+    assert "never_ran" in proc.stderr
+
+
+# -- daily budget: exit 3, then a resumed run exits 0 ------------------------------------------------
+
+
+def test_budget_exhaustion_exits_3_then_resumes(tmp_path: Path, simulator_factory: Any) -> None:
+    sim = simulator_factory(scale=60, daily_budget=BUDGET_TOKENS)
+    env = {"SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN}
+    args = ["run", "--base-url", sim.base_url, "--entities", BUDGET_ENTITIES, "--progress", "log"]
+    first = run_cli(args, tmp_path, env=env)
+    assert first.returncode == 3, first.stderr[-3000:]
+    no_traceback(first)
+    assert "budget" in first.stdout.lower()
+    assert httpx.post(f"{sim.url}/_sim/day").status_code == 200
+    second = run_cli(args, tmp_path, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    with duckdb.connect(str(tmp_path / "pipedrive.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM crm.deals").fetchone()[0] == 60
+
+
+BUDGET_ENTITIES = "deals,persons,organizations"
+# a full sync of these at scale 60 costs ~4,600 tokens: with the default 20% reserve the first run stops at
+# 4,000 spent, and the resumed run (after POST /_sim/day resets the budget) needs far less than that
+BUDGET_TOKENS = 5_000
+
+
+def test_progress_maps_requests_to_tables() -> None:
+    from pipedrive_source.progress import table_of
+
+    assert table_of("GET /v1/deals/collection") == "deals"
+    assert table_of("GET /v1/deals/{id}/products") == "deal_products"
+    assert table_of("GET /v1/persons/12/followers") == "person_followers"
+    assert table_of("GET /v1/dealFields") == "deal_fields"
+    assert table_of("GET /api/v2/deals") == "deals"
+    assert table_of("GET /v1/callLogs") == "call_logs"
+    assert table_of("nonsense") is None
