@@ -236,6 +236,11 @@ def _sync(
         _die(EXIT_CONFIG if code == EXIT_FAILURE else code, message)
     check_destination_reachable(pipeline, destination)
 
+    duckdb_file = None
+    if destination == "duckdb":
+        from pipedrive_source.runner import DEFAULT_DUCKDB
+
+        duckdb_file = str(Path(duckdb_path or DEFAULT_DUCKDB).resolve())
     collector.begin()
     try:
         result = run_sync(pipeline, full_refresh=full_refresh, reconcile_now=reconcile, **overrides)
@@ -249,10 +254,10 @@ def _sync(
             import traceback
 
             traceback.print_exc()
-        _write_last_run(pipeline, None, error=message, exit_code=code)
+        _write_last_run(pipeline, None, error=message, exit_code=code, duckdb_file=duckdb_file)
         _die(code, message)
     collector.end()
-    _write_last_run(pipeline, result)
+    _write_last_run(pipeline, result, duckdb_file=duckdb_file)
     return pipeline, result
 
 
@@ -268,10 +273,13 @@ def _result_dict(result: Any) -> dict[str, Any]:
     return data
 
 
-def _write_last_run(pipeline: Any, result: Any, *, error: str | None = None, exit_code: int | None = None) -> None:
-    """Keep the last run's facts next to the pipeline state, for `status`."""
+def _write_last_run(
+    pipeline: Any, result: Any, *, error: str | None = None, exit_code: int | None = None, duckdb_file: str | None = None
+) -> None:
+    """Keep the last run's facts next to the pipeline state, for `status` (which also needs the DuckDB file)."""
     try:
         data = _result_dict(result)
+        data["duckdb_path"] = duckdb_file
         data["finished_at"] = datetime.now(timezone.utc).isoformat()
         data["destination"] = pipeline.destination.destination_name if pipeline.destination else None
         data["dataset"] = pipeline.dataset_name
@@ -459,6 +467,11 @@ def demo(
         f"{sim_stats.get('tokens_spent', 0):,} tokens spent"
     )
     _demo_query(console, pipeline, duckdb_path)
+    # duckdb 2.0's bindings print a "nanobind: leaked N instances" report at interpreter shutdown after a
+    # load and a query in one process (harmless, but it is the demo's last word): the work is done and
+    # flushed (dlt committed the load, engines are disposed), so the console script skips finalization.
+    global _skip_finalization
+    _skip_finalization = True
     console.print(
         "\nNext: point it at your Pipedrive —\n"
         "  export SOURCES__PIPEDRIVE__API_TOKEN=...          # Settings > Personal preferences > API\n"
@@ -484,7 +497,10 @@ def _demo_query(console: Any, pipeline: Any, duckdb_path: Path) -> None:
     for r in rows:
         table.add_row(*[f"{v:,.2f}" if isinstance(v, float) else str(v) for v in r])
     console.print(table)
-    console.print(f"Explore it yourself: duckdb {duckdb_path}  (tables live in schema '{pipeline.dataset_name}')")
+    console.print(
+        f"Explore it yourself: open {duckdb_path} with any DuckDB client "
+        f"(tables live in schema '{pipeline.dataset_name}'), or `pipedrive-sync status --pipeline-name {DEMO_PIPELINE}`"
+    )
 
 
 def query(pipeline: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -670,16 +686,31 @@ def status(
     pipelines_dir: Optional[Path] = PipelinesDirOpt,
     counts: bool = typer.Option(True, "--counts/--no-counts", help="Count rows in the destination (one query per table)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    duckdb_path: Optional[Path] = typer.Option(
+        None, "--duckdb-path", help="DuckDB file of the pipeline (default: the one its last CLI run used)."
+    ),
 ) -> None:
     """What the last sync did: per entity window, rows, requests/tokens, daily budget seen."""
     import dlt
 
+    dir_ = _pipelines_dir(pipelines_dir)
     try:
-        pipeline = dlt.attach(pipeline_name, pipelines_dir=_pipelines_dir(pipelines_dir))
+        pipeline = dlt.attach(pipeline_name, pipelines_dir=dir_)
     except Exception:  # noqa: BLE001
         where = pipelines_dir or "the default pipelines dir"
         _die(EXIT_CONFIG, f"no pipeline {pipeline_name!r} in {where}; run `pipedrive-sync run` (or demo) first")
+    count_note = None
+    if pipeline.destination is not None and pipeline.destination.destination_name == "duckdb":
+        # the DuckDB file is not part of dlt's state: without it, attach would open a new empty file
+        path = duckdb_path or _read_last_run(pipeline).get("duckdb_path")
+        if path and Path(path).exists():
+            pipeline = dlt.attach(pipeline_name, pipelines_dir=dir_, destination=dlt.destinations.duckdb(str(path)))
+        else:
+            counts = False
+            count_note = f"DuckDB file {path or '?'} not found; pass --duckdb-path"
     report = status_report(pipeline, counts=counts)
+    if count_note:
+        report["count_error"] = count_note
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
@@ -752,6 +783,15 @@ def destination_counts(pipeline: Any) -> dict[str, int]:
         return table_counts(engine, schema)
 
 
+_SHORT_KEYS = {"last_until": "until", "high_water": "newest", "reconciled_at": "reconciled", "last_value": "last"}
+
+
+def _short_key(key: str) -> str:
+    parts = key.split(".")
+    leaf = _SHORT_KEYS.get(parts[-1], parts[-1])
+    return f"pending {leaf}" if "pending" in parts else leaf
+
+
 def _print_status(report: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -771,10 +811,12 @@ def _print_status(report: dict[str, Any]) -> None:
     if report["daily_budget_seen"]:
         console.print(f"daily budget seen: {report['daily_budget_seen']}")
     t = Table(title="per table", title_justify="left")
-    for col in ("table", "since/until (state)", "rows last run", "rows in destination"):
-        t.add_column(col, overflow="fold")
+    t.add_column("table", no_wrap=True)
+    t.add_column("incremental state", overflow="fold")
+    t.add_column("rows last run", justify="right")
+    t.add_column("rows in destination", justify="right")
     for name, info in report["entities"].items():
-        window = "; ".join(f"{k.split('.')[-1]}={v}" for k, v in (info.get("window") or {}).items())
+        window = ", ".join(f"{_short_key(k)} {v}" for k, v in (info.get("window") or {}).items())
         t.add_row(
             name,
             window,
@@ -786,6 +828,16 @@ def _print_status(report: dict[str, Any]) -> None:
         console.print(f"[yellow]could not count destination rows: {report['count_error']}[/yellow]")
 
 
+_skip_finalization = False
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave without interpreter finalization (see `demo`): flush our output, then _exit."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the documented exit code."""
     try:
@@ -793,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_FAILURE)
         if argv is None:
+            if _skip_finalization:
+                _exit_now(code)
             raise
         return code
     except KeyboardInterrupt:

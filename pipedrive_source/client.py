@@ -172,7 +172,7 @@ class PipedriveClient:
                  timeout: float = 60.0, max_retries: int = 8, max_retry_time: float = 300.0,
                  user_agent: str = "pipedrive-source/0.1", burst_limit: int | None = None,
                  max_rate_limit_retries: int = 30, backoff_initial: float = 0.5, backoff_max: float = 30.0,
-                 rate_headroom: float = 0.05) -> None:
+                 rate_headroom: float = 0.02) -> None:
         if bool(api_token) == bool(oauth):
             raise ValueError("give exactly one of api_token or oauth credentials")
         self.max_workers = max(1, max_workers)
@@ -330,10 +330,17 @@ class PipedriveClient:
             raise DailyBudgetExhausted(exc._message, resume_at=exc.resume_at, method=method, path=shown) from None
         try:
             waited = self._search_limiter.acquire() if search else 0.0
-            waited += self._limiter.acquire()
-            headers, used_token = self._auth_headers()
-            self._count(endpoint, waited=waited)
             try:
+                waited += self._limiter.acquire()
+            except BaseException:
+                if search:
+                    self._search_limiter.release(sent=False)
+                raise
+            sent = False
+            try:
+                headers, used_token = self._auth_headers()
+                self._count(endpoint, waited=waited)
+                sent = True
                 resp = self._http.request(method, url, params=query or None, json=json, headers=headers)
             except httpx.TimeoutException as exc:
                 self._count_status(type(exc).__name__)
@@ -345,6 +352,10 @@ class PipedriveClient:
                 connect = isinstance(exc, httpx.ConnectError)
                 raise self._transport_failure(method, f"connection error ({type(exc).__name__})",
                                               connect=connect) from None
+            finally:
+                self._limiter.release(sent=sent)
+                if search:
+                    self._search_limiter.release(sent=sent)
             self._observe(resp, search)
         finally:
             self.budget.release(cost)

@@ -27,7 +27,9 @@ from typing import IO, Any
 
 from dlt.common.runtime.collector import Collector
 
+PACKAGE_LOGGER = "pipedrive_source"
 CLIENT_LOGGER = "pipedrive_source.client"
+_TEMPLATE_NOISE = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|[0-9a-f]{12,}|\d+(\.\d+)?")
 _ROUTE = re.compile(r"^[A-Z]+ /(?:api/)?v\d(/\S*)")
 
 
@@ -113,18 +115,40 @@ class RequestCounter(logging.Handler):
         log.propagate = propagate
 
 
-class _WarningPassThrough(logging.Handler):
-    """While the counter hides DEBUG records, keep the client's warnings visible (stderr)."""
+class WarningRelay(logging.Handler):
+    """Shows the sync's WARNING+ records while a run is on, without flooding the screen.
 
-    def __init__(self) -> None:
+    Data-quality warnings repeat per record (a deleted enum option used by 500 deals): each message
+    *template* is shown `per_template` times, then counted; `flush_suppressed()` reports the rest.
+    On a terminal the lines go through the live display's console so they print above it.
+    """
+
+    def __init__(self, progress: "SyncProgress", per_template: int = 3) -> None:
         super().__init__(level=logging.WARNING)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.progress = progress
+        self.per_template = per_template
+        self.seen: dict[tuple[str, str], int] = defaultdict(int)
+        self._lock_seen = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
-        except Exception:  # pragma: no cover - never break a sync over a log line
-            pass
+            text = record.getMessage()
+        except Exception:  # pragma: no cover - a bad format string must not break the sync
+            text = str(record.msg)
+        # messages are often pre-formatted: strip quoted names, hashes and numbers to find the template
+        key = (record.name, _TEMPLATE_NOISE.sub("…", text))
+        with self._lock_seen:
+            self.seen[key] += 1
+            n = self.seen[key]
+        if n > self.per_template:
+            return
+        self.progress.message(f"{record.levelname.lower()}: {record.name}: {text}")
+
+    def flush_suppressed(self) -> None:
+        for (name, template), n in self.seen.items():
+            if n > self.per_template:
+                self.progress.message(f"warning: {name}: {n - self.per_template} more like this not shown: {template}")
+        self.seen.clear()
 
 
 class SyncProgress(Collector):
@@ -149,7 +173,7 @@ class SyncProgress(Collector):
         self.log_period = log_period
         self.refresh_per_second = refresh_per_second
         self.counter = RequestCounter()
-        self._passthrough = _WarningPassThrough()
+        self._relay = WarningRelay(self)
         self._rows: dict[str, int] = {}
         self._first_seen: dict[str, float] = {}
         self._last_seen: dict[str, float] = {}
@@ -159,6 +183,8 @@ class SyncProgress(Collector):
         self._run_started: float | None = None
         self._last_log = 0.0
         self._live: Any = None
+        self._stop_ticker: threading.Event | None = None
+        self._last_closed: tuple[int, int] | None = None
         self._attached = False
 
     # -- run lifecycle (called by the CLI around run_sync) -------------------------------------
@@ -168,16 +194,20 @@ class SyncProgress(Collector):
         self._run_started = time.monotonic()
         if not self._attached:
             self.counter.attach()
-            logging.getLogger(CLIENT_LOGGER).addHandler(self._passthrough)
+            # the client logger no longer propagates (its DEBUG records are for the counter): relay there too
+            for name in (PACKAGE_LOGGER, CLIENT_LOGGER):
+                logging.getLogger(name).addHandler(self._relay)
             self._attached = True
 
     def end(self) -> None:
         """Detach the counter and close any live display."""
         if self._attached:
-            logging.getLogger(CLIENT_LOGGER).removeHandler(self._passthrough)
+            for name in (PACKAGE_LOGGER, CLIENT_LOGGER):
+                logging.getLogger(name).removeHandler(self._relay)
             self.counter.detach()
             self._attached = False
         self._close_live()
+        self._relay.flush_suppressed()
 
     # -- dlt Collector protocol ---------------------------------------------------------------
 
@@ -202,6 +232,11 @@ class SyncProgress(Collector):
             self._last_seen[name] = now
         self._tick()
 
+    def _ticker(self, stop: threading.Event) -> None:
+        """Log mode: a line every log_period even while no rows arrive (children, retries, budget waits)."""
+        while not stop.wait(self.log_period):
+            self._tick(force=True)
+
     def _start(self, step: str) -> None:
         self.step = step
         self._step_started = time.monotonic()
@@ -209,13 +244,16 @@ class SyncProgress(Collector):
             self._run_started = self._step_started
         if self.mode == "log":
             self._line(f"{step}: started")
+            if step.startswith("Extract"):
+                self._stop_ticker = threading.Event()
+                threading.Thread(target=self._ticker, args=(self._stop_ticker,), daemon=True).start()
         elif self.mode == "rich" and step.startswith("Extract"):
             from rich.console import Console
             from rich.live import Live
 
             self._live = Live(
-                self._render(),
                 console=Console(file=self.stream),
+                get_renderable=self._render,  # redrawn on every refresh: requests/s moves while rows do not
                 refresh_per_second=self.refresh_per_second,
                 transient=True,  # the end-of-run summary replaces it
             )
@@ -226,6 +264,9 @@ class SyncProgress(Collector):
             Console(file=self.stream).print(f"[dim]{step}…[/dim]")
 
     def _stop(self) -> None:
+        if self._stop_ticker is not None:
+            self._stop_ticker.set()
+            self._stop_ticker = None
         if self.mode == "log" and self.step.startswith("Extract"):
             self._log_tables(final=True)
         if self.mode == "log":
@@ -239,9 +280,11 @@ class SyncProgress(Collector):
         elapsed = time.monotonic() - (self._run_started or time.monotonic())
         with self._lock:
             rows = dict(self._rows)
+        with self.counter._lock_counts:
+            pages = dict(self.counter.by_table)
         return {
             "rows": rows,
-            "pages": dict(self.counter.by_table),
+            "pages": pages,
             "requests": self.counter.requests,
             "tokens": self.counter.tokens,
             "throttled": self.counter.throttled,
@@ -249,12 +292,10 @@ class SyncProgress(Collector):
             "requests_per_s": self.counter.requests / elapsed if elapsed > 0 else 0.0,
         }
 
-    def _tick(self) -> None:
-        if self.mode == "rich" and self._live is not None:
-            self._live.update(self._render())
-        elif self.mode == "log":
+    def _tick(self, force: bool = False) -> None:
+        if self.mode == "log":  # (rich mode redraws itself: Live(get_renderable=...))
             now = time.monotonic()
-            if now - self._last_log >= self.log_period:
+            if now - self._last_log >= self.log_period or (force and now - self._last_log >= self.log_period / 2):
                 self._last_log = now
                 self._log_tables()
 
@@ -308,6 +349,21 @@ class SyncProgress(Collector):
             requests = snap["pages"].get(name)
             self._line(f"progress: table={name} rows={rows}" + (f" requests={requests}" if requests else ""))
 
+    def message(self, text: str) -> None:
+        """A log line from the sync: above the live display, as a log line, or nothing when quiet."""
+        if self.mode == "none":
+            return
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+            return
+        if self.mode == "log":
+            self._line(text)
+            return
+        try:
+            self.stream.write(text + "\n")
+        except Exception:  # pragma: no cover
+            pass
+
     def _line(self, text: str) -> None:
         if self.mode != "log":
             return
@@ -323,6 +379,10 @@ class SyncProgress(Collector):
             live, self._live = self._live, None
             live.stop()
             snap = self.snapshot()
+            key = (sum(snap["rows"].values()), snap["requests"])
+            if key == self._last_closed:  # dlt's second, empty extract step (state) changes nothing
+                return
+            self._last_closed = key
             live.console.print(
                 f"[dim]{self.step}: {sum(snap['rows'].values()):,} rows in {len(snap['rows'])} tables, "
                 f"{snap['requests']:,} requests, {snap['elapsed']:.0f}s[/dim]"

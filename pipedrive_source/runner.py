@@ -137,6 +137,7 @@ def run_sync(
         result.status = "config_error" if result.exit_code == EXIT_CONFIG else "failed"
         result.message = str(cause)
         log.error("sync failed: %s", cause)
+        log.debug("sync failure traceback", exc_info=exc)
     finally:
         ctx.close()
     result.seconds = round(time.monotonic() - started, 3)

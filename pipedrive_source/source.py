@@ -33,10 +33,13 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+from sqlalchemy.pool import NullPool
 from dlt.extract.resource import DltResource
 
 from . import custom_fields as cf
+from . import db
 from .client import PipedriveClient
+from .deletes import ReconcileAborted, reconcile, reconcile_due
 from .entities import ENTITY_BY_NAME, ChildList, Entity, PerParentChild, resolve_entities
 from .errors import DailyBudgetExhausted, PipedriveNotFoundError, PipedrivePermissionError
 from .options import SyncOptions, build_options
@@ -46,9 +49,11 @@ log = logging.getLogger(__name__)
 
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 TOMBSTONE = "_tombstone"
+CHILD_CHUNK = 50  # parents per batch of child calls (progress is saved after each batch)
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 _local = threading.local()
+_DLT_CONTEXT_LOCK = threading.Lock()
 
 
 class _ArrowHintNoise(logging.Filter):
@@ -74,6 +79,26 @@ class SyncContext:
         self.notes: list[str] = []
         self._pool: ThreadPoolExecutor | None = None
         self._field_maps: dict[str, dict[str, Any]] = {}
+        self.reconciliation: dict[str, dict[str, int]] = {}
+        self._engine: tuple[Any, str] | None = None
+
+    def destination_engine(self) -> tuple[Any, str]:
+        """SQLAlchemy engine + schema of the destination being loaded, built once per run.
+
+        dlt's config contexts are process-global: resolving destination credentials from several
+        extract worker threads at once corrupts them (ContainerInjectableContextMangled), so this
+        happens once, under a process-wide lock. ``dispose()`` by callers is fine: the engine reconnects.
+        """
+        with _DLT_CONTEXT_LOCK:
+            if self._engine is None:
+                pipeline = dlt.current.pipeline()
+                # NullPool: no connection outlives its query, so dlt's loader can reopen a DuckDB file
+                self._engine = (db.engine_for_pipeline(pipeline, poolclass=NullPool), db.dataset_schema(pipeline))
+            return self._engine
+
+    def record_reconcile(self, entity: str, report: dict[str, int]) -> None:
+        with self._lock:
+            self.reconciliation[entity] = report
 
     def field_map(self, endpoint: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """One field map per metadata endpoint per run, so deals and leads name columns alike."""
@@ -142,6 +167,8 @@ class SyncContext:
         return list(self._pool.map(fn, items))
 
     def close(self) -> None:
+        if self._engine is not None:
+            self._engine[0].dispose()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         if self._client is not None:
@@ -208,6 +235,7 @@ class PageTransformer:
         self.flattener: cf.FieldFlattener | None = None
         self.fields: list[dict[str, Any]] | None = None
         self._builders: dict[str, TableBuilder] = {}
+        self.seen_ids: set[Any] = set()  # a full listing doubles as the reconciliation id scan
         self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
         # column hints of the entity table live on a table variant, not on the resource: child-table
         # variants start from the resource's hints and must not inherit them
@@ -271,17 +299,24 @@ class PageTransformer:
 
     # records --------------------------------------------------------------------------------
     def transform(self, records: list[dict[str, Any]]) -> list[Any]:
-        """Entity rows + child-list rows (+ per-parent children) for one page, ready to yield."""
+        """Entity rows + child-list rows + per-parent children for one page, ready to yield."""
+        out, rows = self.transform_rows(records)
+        for _, tables in self.children_chunks(rows, 0):
+            out.extend(tables)
+        return out
+
+    def transform_rows(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Entity rows + child-list rows (tables to yield) and the rows, for ``children_chunks``."""
         if not records:
-            return []
+            return [], []
         e = self.entity
         out = self._ensure_flattener(records[0])
         if self.flattener is not None:
             records = self.flattener.flatten_page(records)
-        hard = self.ctx.options.deletes == "hard"
         child_tables: dict[str, list[dict[str, Any]]] = {c.table: [] for c in e.child_lists}
         rows: list[dict[str, Any]] = []
         for rec in records:
+            self.seen_ids.add(rec.get("id"))
             row: dict[str, Any] = {}
             for k, v in rec.items():
                 row[k] = collapse_reference(v)
@@ -304,8 +339,28 @@ class PageTransformer:
             out.append(dlt.mark.with_hints(main, self.main_hints, create_table_variant=True))
         for c in e.child_lists:
             out.extend(self._child_table(c.table, child_tables[c.table]))
-        if e.children:
-            out.extend(self._per_parent(rows, hard))
+        return out, rows
+
+    def emit_rows(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Rows read back from the destination (reconciliation) in the entity table's types."""
+        main = self.builder(self.entity.name).to_arrow(rows)
+        return [] if main is None else [dlt.mark.with_hints(main, self.main_hints, create_table_variant=True)]
+
+    def tombstone_children(self, parent_ids: Sequence[Any]) -> list[Any]:
+        """Remove every child row of these parents (hard deletes)."""
+        out: list[Any] = []
+        tables = [(c.table, self.parent_key) for c in self.entity.child_lists]
+        tables += [(ch.table, ch.parent_key) for ch in self.entity.children]
+        for table, key in tables:
+            stones = [{key: pid, TOMBSTONE: True} for pid in parent_ids]
+            if table in {c.table for c in self.entity.child_lists}:
+                for stone in stones:
+                    stone["_position"] = -1
+                out.extend(self._child_table(table, stones))
+            else:
+                tbl = self.builder(table, {TOMBSTONE: "bool"}, key=key).to_arrow(stones)
+                if tbl is not None:
+                    out.append(dlt.mark.with_hints(tbl, _child_hints(table, key), create_table_variant=True))
         return out
 
     def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
@@ -314,29 +369,35 @@ class PageTransformer:
             return []
         return [dlt.mark.with_hints(tbl, _child_hints(table, self.parent_key), create_table_variant=True)]
 
-    def _per_parent(self, rows: list[dict[str, Any]], hard: bool) -> list[Any]:
-        """Children (products, participants, followers) of the parents on this page that have any."""
-        out: list[Any] = []
-        for child in self.entity.children:
-            parents = [r for r in rows if r.get("id") is not None]
-            stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in parents]
-            wanted = [
-                r["id"]
-                for r in parents
-                if not (hard and r.get("is_deleted")) and _has_children(r, child)
-            ]
-            results = self.ctx.map_parents(lambda pid, ch=child: self._fetch_children(ch, pid), wanted)
-            kid_rows: list[dict[str, Any]] = list(stones)
-            for pid, items in zip(wanted, results):
-                for item in items:
-                    row = {k: collapse_reference(v) for k, v in item.items()}
-                    row[child.parent_key] = pid
-                    kid_rows.append(row)
-            tbl = self.builder(child.table, {TOMBSTONE: "bool"}, key=child.parent_key).to_arrow(kid_rows)
-            if tbl is not None:
-                out.append(dlt.mark.with_hints(tbl, _child_hints(child.table, child.parent_key),
-                                               create_table_variant=True))
-        return out
+    def children_chunks(self, rows: list[dict[str, Any]], skip: int) -> Iterator[tuple[int, list[Any]]]:
+        """Per-parent children (products, participants, followers) of a page's parents, in chunks.
+
+        Yields ``(parents_done, tables)`` so the caller can record progress after each chunk: one
+        page's children can cost more tokens than a small daily budget, and a resumed run must
+        not start the page's children over (``skip`` = parents already done).
+        """
+        if not self.entity.children:
+            return
+        hard = self.ctx.options.deletes == "hard"
+        parents = [r for r in rows if r.get("id") is not None]
+        for start in range(skip, len(parents), CHILD_CHUNK):
+            chunk = parents[start:start + CHILD_CHUNK]
+            tables: list[Any] = []
+            for child in self.entity.children:
+                stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in chunk]
+                wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and _has_children(r, child)]
+                results = self.ctx.map_parents(lambda pid, ch=child: self._fetch_children(ch, pid), wanted)
+                kid_rows: list[dict[str, Any]] = list(stones)
+                for pid, items in zip(wanted, results):
+                    for item in items:
+                        row = {k: collapse_reference(v) for k, v in item.items()}
+                        row[child.parent_key] = pid
+                        kid_rows.append(row)
+                tbl = self.builder(child.table, {TOMBSTONE: "bool"}, key=child.parent_key).to_arrow(kid_rows)
+                if tbl is not None:
+                    tables.append(dlt.mark.with_hints(tbl, _child_hints(child.table, child.parent_key),
+                                                      create_table_variant=True))
+            yield start + len(chunk), tables
 
     def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -387,9 +448,10 @@ def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
             "streams": streams,
         }
         state["pending"] = pending
-    for stream, cursor in list(pending["streams"].items()):
-        if cursor == "done":
+    for stream, pos in list(pending["streams"].items()):
+        if pos == "done":
             continue
+        pos = pos if isinstance(pos, dict) else {"cursor": pos, "skip": 0}
         params: dict[str, Any] = dict(entity.params)
         params.pop("user_id", None)  # /collection returns all users' records already
         if pending["since"]:
@@ -397,11 +459,19 @@ def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
         params["until"] = pending["until"]
         if stream == "deleted":
             params["status"] = "deleted"
-        if cursor:
-            params["cursor"] = cursor
+        if pos["cursor"]:
+            params["cursor"] = pos["cursor"]
+        current = pos["cursor"]
+        skip = int(pos.get("skip") or 0)
         for page in ctx.client.iter_cursor(f"{entity.path}/collection", params):
-            yield from xf.transform(page.items)
-            pending["streams"][stream] = page.next if page.next else "done"
+            tables, rows = xf.transform_rows(page.items)
+            yield from tables
+            for done, child_tables in xf.children_chunks(rows, skip):
+                yield from child_tables
+                pending["streams"][stream] = {"cursor": current, "skip": done}
+            skip = 0
+            current = page.next
+            pending["streams"][stream] = {"cursor": current, "skip": 0} if current else "done"
         pending["streams"][stream] = "done"
     state["last_until"] = pending["until"]
     state.pop("pending", None)
@@ -490,11 +560,71 @@ def _full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Pag
         yield from xf.transform(page.items)
 
 
+SCAN_COST = {"collection": 10, "offset": 20}  # tokens per page of the id scan (token_costs.tsv)
+
+
+def _scan_ids(entity: Entity, ctx: SyncContext, pages: list[int]) -> Iterator[Any]:
+    """Every id the API has for the entity, through the cheapest list it offers."""
+    if entity.strategy == "collection":
+        source = ctx.client.iter_cursor(f"{entity.path}/collection", None)
+    else:
+        params = dict(entity.params)
+        source = ctx.client.iter_offset(entity.path, params or None, limit=entity.max_limit)
+    for page in source:
+        pages[0] += 1
+        for rec in page.items:
+            if rec.get("id") is not None:
+                yield rec["id"]
+
+
+def _reconcile_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer,
+                     known_ids: set[Any] | None) -> Iterator[Any]:
+    """Id reconciliation: vanished (deleted or merged-away) records become soft/hard deletes.
+
+    The full scan completes before anything is compared (``deletes.reconcile``); a failed scan
+    changes nothing and is retried on the next run.
+    """
+    now = ctx.window_end()
+    last = state.get("reconciled_at")
+    if known_ids is None and not reconcile_due(parse_timestamp(last) if last else None, ctx.options.reconcile, now):
+        return
+    pages = [0]
+    try:
+        engine, schema = ctx.destination_engine()
+        result = reconcile(
+            (lambda: known_ids) if known_ids is not None else (lambda: _scan_ids(entity, ctx, pages)),
+            lambda: engine,
+            schema,
+            entity.name,
+            mode=ctx.options.deletes,
+            now=now,
+        )
+    except DailyBudgetExhausted:
+        raise
+    except ReconcileAborted as exc:
+        log.warning("%s: reconciliation skipped: %s", entity.name, exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - a failed scan must never delete; the sync itself goes on
+        log.warning("%s: reconciliation failed (%s: %s); nothing was marked deleted, it runs again next time",
+                    entity.name, type(exc).__name__, exc)
+        return
+    cost = pages[0] * SCAN_COST["collection" if entity.strategy == "collection" else "offset"]
+    ctx.record_reconcile(entity.name, {**result.counts(), "pages": pages[0], "tokens": cost})
+    log.info("%s: reconciliation scanned %d ids in %d pages (~%d tokens), %d vanished", entity.name,
+             result.scanned, pages[0], cost, result.vanished)
+    if result.rows:
+        yield from xf.emit_rows(result.rows)
+        if ctx.options.deletes == "hard":
+            yield from xf.tombstone_children(result.vanished_ids)
+    state["reconciled_at"] = format_v1_timestamp(now)
+
+
 def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
     def pages() -> Iterator[Any]:
         if ctx.budget_stopped:
             return
         state = dlt.current.resource_state()
+        first_run = not any(k in state for k in ("last_until", "high_water", "reconciled_at", "pending"))
         xf = PageTransformer(entity, ctx, state)
         try:
             yield from xf.load_fields()
@@ -516,6 +646,14 @@ def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
                     if not entity.admin_only:
                         raise
                     log.warning("%s: skipped, the token is not an admin token (403)", entity.name)
+            if entity.reconcile and ctx.options.reconcile != "never" and not ctx.budget_stopped:
+                if first_run and not ctx.options.start_date:
+                    # the backfill just listed every record: nothing in the destination can be stale
+                    state["reconciled_at"] = format_v1_timestamp(ctx.window_end())
+                else:
+                    # a full listing is itself the id scan, for free
+                    known = xf.seen_ids if entity.strategy == "full" else None
+                    yield from _reconcile_pages(entity, ctx, state, xf, known)
             yield from xf.finish()
         except DailyBudgetExhausted as exc:
             ctx.stop_for_budget(exc, entity.name)

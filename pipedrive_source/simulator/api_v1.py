@@ -20,7 +20,7 @@ Paging semantics served by the handlers (summary; details in ``v1_query``):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -135,7 +135,7 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     best_score = -1
     for pattern, names, route in cands:
         score = 0
-        for p, s in zip(pattern, segs):
+        for p, s in zip(pattern, segs, strict=True):
             if p is None:
                 if not s:
                     break
@@ -149,8 +149,8 @@ def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     if best is None:
         return None
     pattern, names, route = best
-    values = [s for p, s in zip(pattern, segs) if p is None]
-    return route, dict(zip(names, values))
+    values = [s for p, s in zip(pattern, segs, strict=True) if p is None]
+    return route, dict(zip(names, values, strict=True))
 
 
 _loaded = False
@@ -167,4 +167,3 @@ def _ensure_routes() -> None:
 
 
 __all__ = ["SimRequest", "SimResponse", "Route", "ApiError", "error", "ok", "match_route", "routes"]
-_ = field

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from array import array
 from typing import Any, Callable
 
 M64 = (1 << 64) - 1
@@ -69,7 +68,7 @@ def resolve_scale(scale: str | int) -> int:
 
 
 # --------------------------------------------------------------------------- time formatting
-_NDAYS = (T_END - T0) // DAY + 2
+_NDAYS = (T_END - T0) // DAY + 800  # dates of planned things may lie after T_END
 _DAYS = [time.strftime("%Y-%m-%d", time.gmtime(T0 + k * DAY)) for k in range(_NDAYS)]
 _HMS: list[str] = []
 
@@ -222,20 +221,16 @@ class TimeModel:
             return add
         return add + (((x >> 24) & 0xFFFF) * (T_END - 1 - add) >> 16)
 
-    def bulk_update_times(self, upto: int) -> array:
+    def bulk_update_times(self, lo: int, hi: int) -> list[int]:
+        """update_time of ids lo..hi (inclusive), same formula as ``update_time``."""
         a, b, n = self.a, self.b, self.n
         sp = SPAN - 40 * DAY
-        out = array("q", [0])
-        ext = out.extend
-        chunk = 200_000
-        for lo in range(1, upto + 1, chunk):
-            hi = min(upto, lo + chunk - 1)
-            xs = [((((i * K1 + b) & M64) * a & M64)) for i in range(lo, hi + 1)]
-            xs = [x ^ (x >> 29) for x in xs]
-            adds = [T0 + ((i - 1) * sp) // n + ((x >> 40) % 7200) for i, x in zip(range(lo, hi + 1), xs)]
-            ext(ad if (x >> 20) & 3 == 0 else ad + (((x >> 24) & 0xFFFF) * (T_END - 1 - ad) >> 16)
-                for ad, x in zip(adds, xs))
-        return out
+        ids = range(lo, hi + 1)
+        xs = [((((i * K1 + b) & M64) * a & M64)) for i in ids]
+        xs = [x ^ (x >> 29) for x in xs]
+        adds = [T0 + ((i - 1) * sp) // n + ((x >> 40) % 7200) for i, x in zip(ids, xs, strict=True)]
+        return [ad if (x >> 20) & 3 == 0 else ad + (((x >> 24) & 0xFFFF) * (T_END - 1 - ad) >> 16)
+                for ad, x in zip(adds, xs, strict=True)]
 
 
 def weighted_table(pairs: list[tuple[Any, int]], size: int = 256) -> list[Any]:
@@ -345,9 +340,10 @@ def build_field_meta(seed: int, entity: str) -> tuple[list[dict], int]:
 def field_meta_dict(fid: int, key: str, name: str, ftype: str, order: int, *, custom: bool, active: bool) -> dict:
     return {
         "id": fid, "key": key, "name": name, "order_nr": order, "field_type": ftype,
-        "json_column_flag": custom, "add_time": "2022-11-02 09:12:44",
-        "update_time": "2022-11-02 09:12:44" if not custom else "2023-02-14 10:01:02",
-        "last_updated_by_user_id": ADMIN_USER_ID if custom else None, "created_by_user_id": ADMIN_USER_ID if custom else None,
+        "json_column_flag": custom, "add_time": "2023-01-01 09:12:44",
+        "update_time": "2023-01-01 09:12:44" if not custom else "2023-02-14 10:01:02",
+        "last_updated_by_user_id": ADMIN_USER_ID if custom else None,
+        "created_by_user_id": ADMIN_USER_ID if custom else None,
         "active_flag": active, "edit_flag": custom, "index_visible_flag": True, "details_visible_flag": True,
         "add_visible_flag": custom or key in ("title", "name"), "important_flag": False, "bulk_edit_allowed": True,
         "searchable_flag": ftype in ("varchar", "text", "phone", "address", "varchar_auto"),
@@ -391,7 +387,8 @@ def custom_value_pool(field: dict, h: Hasher, n_users: int, n_orgs: int, n_perso
                 out.append({key: fmt_date(t), key + "_until": fmt_date(t + ((y >> 20) % 400) * DAY)})
             else:
                 s = (y % 40 + 16) * 900
-                out.append({key: _hms_table()[s], key + "_until": _hms_table()[min(s + 3600 + (y >> 12) % 7 * 900, 86399)]})
+                until = min(s + 3600 + (y >> 12) % 7 * 900, 86399)
+                out.append({key: _hms_table()[s], key + "_until": _hms_table()[until]})
         elif ftype == "address":
             if nul:
                 d = {key: None}
@@ -426,7 +423,8 @@ def custom_value_pool(field: dict, h: Hasher, n_users: int, n_orgs: int, n_perso
             else:
                 oid = 1 + y % n_orgs
                 out.append({key: {"name": org_name(oid), "people_count": 1 + y % 5, "owner_id": 1 + y % n_users,
-                                  "address": None, "active_flag": True, "cc_email": f"{COMPANY_DOMAIN}@pipedrivemail.com",
+                                  "address": None, "active_flag": True,
+                                  "cc_email": f"{COMPANY_DOMAIN}@pipedrivemail.com",
                                   "value": oid}})
         elif ftype == "people":
             if nul:
@@ -451,7 +449,8 @@ def custom_value_pool(field: dict, h: Hasher, n_users: int, n_orgs: int, n_perso
         elif ftype == "time":
             out.append({key: None if nul else ("" if r > 245 else _hms_table()[(y % 96) * 900])})
         elif ftype == "phone":
-            out.append({key: None if nul else ("" if r > 240 else f"+{1 + y % 98} {y % 900 + 100} {(y >> 10) % 9000000 + 1000000}")})
+            phone = f"+{1 + y % 98} {y % 900 + 100} {(y >> 10) % 9000000 + 1000000}"
+            out.append({key: None if nul else ("" if r > 240 else phone)})
         elif ftype == "text":
             out.append({key: None if nul else ("" if r > 240 else NOTE_SNIPPETS[y % len(NOTE_SNIPPETS)])})
         else:  # varchar, varchar_auto

@@ -12,6 +12,8 @@ route match (404) -> auth (401) -> lockout (403 HTML) -> burst/search window (42
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 import asyncio
 import importlib
 import logging
@@ -315,6 +317,8 @@ class SimApp:
             (b"x-ratelimit-reset", str(burst.reset).encode()),
             (b"x-daily-ratelimit-token-limit", str(self.budget.limit).encode()),
             (b"x-daily-ratelimit-token-remaining", str(self.budget.remaining()).encode()),
+            # the real server's Date reflects Pipedrive's clock; clients fix sync windows from it
+            (b"date", formatdate(self.clock.now().timestamp(), usegmt=True).encode()),
         ]
 
     def _default_burst(self) -> BurstResult:
@@ -721,6 +725,39 @@ def build_app(config: SimulatorConfig, company: Any = None, apis: dict[str, ApiV
     return SimApp(config, company, clock, apis)
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        return asyncio.new_event_loop()
+
+
+async def _serve_until(server: Any, sock: socket.socket, stop: asyncio.Event) -> None:
+    """uvicorn's startup, then a prompt shutdown when `stop` is set.
+
+    uvicorn's own loop polls `should_exit` every 0.1 s and sleeps another 0.1 s while shutting
+    down; a fixture that starts a server per test pays that 0.2 s hundreds of times."""
+    config = server.config
+    if not config.loaded:
+        config.load()
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    await stop.wait()
+    for listener in server.servers:
+        listener.close()
+    for connection in list(server.server_state.connections):
+        connection.shutdown()  # idle keep-alive connections close now, busy ones after their answer
+    tasks = list(server.server_state.tasks)
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=2.0)
+        for task in pending:
+            task.cancel()
+    for connection in list(server.server_state.connections):
+        connection.transport.close()
+
+
 @contextmanager
 def run_simulator(
     config: SimulatorConfig | None = None,
@@ -739,19 +776,32 @@ def run_simulator(
     bound = sock.getsockname()[1]
     app.url = f"http://127.0.0.1:{bound}"
     server = uvicorn_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"pipedrive-sim:{bound}")
+    loop = _new_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(_serve_until(server, sock, stop))
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True, name=f"pipedrive-sim:{bound}")
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
             sock.close()
-            raise RuntimeError("the simulator server did not start")
-        time.sleep(0.005)
+            raise RuntimeError(f"the simulator server did not start: {failure[0] if failure else 'timeout'}")
+        time.sleep(0.002)
     try:
         yield Simulator(config, app, bound)
     finally:
-        server.should_exit = True
+        if thread.is_alive():
+            loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         sock.close()
 

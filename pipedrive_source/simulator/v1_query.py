@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from array import array
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .api_v1 import ApiError, SimRequest
@@ -156,7 +157,7 @@ Pred = Callable[[int], bool]
 
 
 def select_ids(c: "Company", entity: str, filters: tuple, preds: list[Pred],
-               sort: tuple[tuple[str, bool], ...], *, include_deleted: str = "no") -> list[int]:
+               sort: tuple[tuple[str, bool], ...], *, include_deleted: str = "no") -> "array[int]":
     """Ordered ids of live records passing ``preds``; cached while the entity is unchanged.
 
     ``filters`` is the hashable description of ``preds`` used as cache key.
@@ -182,10 +183,11 @@ def select_ids(c: "Company", entity: str, filters: tuple, preds: list[Pred],
     for p in preds:
         ids = [i for i in ids if p(i)]
     ids = sort_ids(c, st, ids, sort)
-    if len(st._cache) > 64:
+    packed = array("q", ids)  # 8 bytes per id instead of a list of int objects
+    if len(st._cache) > 16:
         st._cache.clear()
-    st._cache[key] = ids
-    return ids
+    st._cache[key] = packed
+    return packed
 
 
 def owner_pred(c: "Company", entity: str, uid: int) -> Pred:
@@ -258,11 +260,16 @@ def collection_scan(c: "Company", entity: str, after: int, limit: int, since: in
     nb = st.n_base
     i = after + 1
     if since is not None or until is not None:
-        ut = st.ut_array()
         lo = since if since is not None else -(1 << 62)
         hi = until if until is not None else (1 << 62)
+        bits = st.CHUNK_BITS
+        chunk_end = -1
+        ut = st.ut_ready(i) if i <= maxid else None
         while i <= maxid:
-            t = ut[i]
+            if i > chunk_end:
+                ut = st.ut_ready(i)
+                chunk_end = ((i >> bits) + 1 << bits) - 1
+            t = ut[i]  # type: ignore[index]
             if t < lo or t > hi or t < 0:
                 i += 1
                 continue

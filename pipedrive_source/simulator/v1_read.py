@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .api_v1 import ApiError, SimRequest, SimResponse, ok
 from .generator import COMPANY_DOMAIN, COMPANY_ID, DAY, fmt_ts
 from .store import FIELD_ENTITIES, parse_ts
+from .v1_records import TEMPLATES
 from .v1_query import (
     collection_scan, decode_cursor, encode_cursor, field_pred, owner_pred, page_envelope, paginate_list,
     pagination, parse_sort, path_int, q_bool, q_int, q_ts, select_ids,
@@ -30,8 +31,8 @@ RECENT_ITEMS = {"deal": "deals", "person": "persons", "organization": "organizat
 # ------------------------------------------------------------------------- helpers
 def _sortable(c: "Company", entity: str) -> set[str]:
     st = c.stores[entity]
-    sample = st.get(1) or {}
-    keys = set(sample) | {"id", "update_time", "add_time"}
+    sample = next((st.get(i) for i in st.ids()), None) or {}
+    keys = set(sample) | set(TEMPLATES[entity]() if entity in TEMPLATES else ()) | {"id", "update_time", "add_time"}
     if entity in FIELD_ENTITIES:
         keys |= {f["key"] for f in c.fields[entity]}
     return keys
@@ -154,6 +155,21 @@ def _deal_status(req: SimRequest, allowed: set[str] = DEAL_STATUSES) -> str:
     return status
 
 
+def _deal_misc_pred(c: "Company", fld: str, value: Any) -> Callable[[int], bool]:
+    """Filter on status/stage_id without building base deals (they come from the misc pool)."""
+    st = c.stores["deals"]
+    ov = st.overlay
+    nb = st.n_base
+    misc = c.b.deal_misc
+
+    def p(i: int) -> bool:
+        r = ov.get(i)
+        if r is not None:
+            return r.get(fld) == value
+        return i <= nb and misc(i)[fld] == value
+    return p
+
+
 def get_deals(c: "Company", req: SimRequest) -> SimResponse:
     status = _deal_status(req)
     filters: list[tuple] = []
@@ -167,10 +183,10 @@ def get_deals(c: "Company", req: SimRequest) -> SimResponse:
     stage = q_int(req, "stage_id")
     if stage:
         filters.append(("stage", stage))
-        preds.append(field_pred(c, "deals", "stage_id", stage))
+        preds.append(_deal_misc_pred(c, "stage_id", stage))
     if status in ("open", "won", "lost"):
         filters.append(("status", status))
-        preds.append(field_pred(c, "deals", "status", status))
+        preds.append(_deal_misc_pred(c, "status", status))
     q_int(req, "filter_id")
     return list_big(c, req, "deals", filters=filters, preds=preds,
                     include_deleted="only" if status == "deleted" else "no")
@@ -455,7 +471,7 @@ def get_activities(c: "Company", req: SimRequest) -> SimResponse:
                 raise ApiError(400, f"Parameter '{name}' must be YYYY-MM-DD")
             st = c.stores["activities"]
             filters.append((name, raw))
-            preds.append(lambda i, raw=raw, cmp=cmp: cmp((st.get(i) or {}).get("due_date") or "", raw))
+            preds.append(lambda i, raw=raw, cmp=cmp, st=st: cmp((st.get(i) or {}).get("due_date") or "", raw))
     return list_big(c, req, "activities", filters=filters, preds=preds)
 
 
@@ -616,7 +632,8 @@ def get_activity_types(c: "Company", req: SimRequest) -> SimResponse:
 
 def get_currencies(c: "Company", req: SimRequest) -> SimResponse:
     term = (req.query.get("term") or "").lower()
-    rows = [r for r in _small_rows(c, "currencies") if not term or term in r["code"].lower() or term in r["name"].lower()]
+    rows = [r for r in _small_rows(c, "currencies")
+            if not term or term in r["code"].lower() or term in r["name"].lower()]
     return ok(rows or None)
 
 
@@ -933,7 +950,7 @@ def get_recents(c: "Company", req: SimRequest) -> SimResponse:
     rows.sort()
     page = rows[start:start + limit]
     data = []
-    for t, k, i in page:
+    for _t, k, i in page:
         ent = RECENT_ITEMS[k]
         rec = c.stores[ent].get(i)
         if rec is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from .generator import (
-    CO_A, CO_B, CO_SUFFIX, COMPANY_DOMAIN, COMPANY_ID, DAY, DEAL_CURRENCIES, DEAL_WORDS, EMAIL_LABELS, FIRST,
+    CO_A, CO_B, CO_SUFFIX, COMPANY_DOMAIN, COMPANY_ID, DAY, DEAL_CURRENCIES, DEAL_WORDS, FIRST,
     INDUSTRIES, LAST, LOST_REASONS, NOTE_SNIPPETS, ORIGINS, PHONE_LABELS, PRODUCT_WORDS, SUBJECTS, T_END, ZERO_TS,
     CITIES, ACTIVITY_TYPES, K1, K2, K3, M64, SPAN, T0, Hasher, address_dict, cheap_stream, fmt_date, fmt_iso_ms,
     fmt_ts, mix, weighted_table,
@@ -40,6 +40,11 @@ def org_name_of(h: int) -> str:
 
 def _slug(s: str) -> str:
     return "".join(ch for ch in s.lower() if ch.isalnum()) or "x"
+
+
+_FIRST_SLUG = {n: _slug(n) for n in FIRST}
+_LAST_SLUG = {n: _slug(n) for n in LAST}
+_CO_SLUG = [_slug(n) for n in CO_A]
 
 
 class Builders:
@@ -125,7 +130,6 @@ class Builders:
 
     def deal_flat(self, i: int) -> dict:
         """Base deal, collection shape. Hot path: one splitmix, pools, inline formatting."""
-        c = self.c
         # inline splitmix64 of (salt ^ i*K1)
         h = (self.h_deal.salt ^ (i * K1 & M64)) + K1 & M64
         h = ((h ^ (h >> 30)) * K2) & M64
@@ -138,9 +142,10 @@ class Builders:
         add = T0 + ((i - 1) * self._sp_deal) // tm.n + ((x >> 40) % 7200)
         upd = add if (x >> 20) & 3 == 0 else add + (((x >> 24) & 0xFFFF) * (T_END - 1 - add) >> 16)
         days, hms = self._days, self._hms
-        d = self._deal_tpl.copy()
-        m = self._deal_misc[(h >> 8) & 1023]
-        d.update(m)
+        base, cf12, cf3 = self._pools["deals"]
+        d = base[(h >> 8) & 1023].copy()
+        d.update(cf12[(h >> 18) & 4095])
+        d.update(cf3[h >> 58])
         owner = self.owner_table[(h >> 4) & 255]
         xp = h >> 20
         if xp % 25:
@@ -162,7 +167,7 @@ class Builders:
         if life > 3600:
             sc = add + (life * ((h >> 44) & 255) >> 8)
             d["stage_change_time"] = days[(sc - T0) // 86400] + " " + hms[sc % 86400] if (h >> 57) % 97 else ZERO_TS
-        status = m["status"]
+        status = d["status"]
         if status != "open":
             ct = add + (life * (200 + ((h >> 48) & 55)) >> 8)
             close = days[(ct - T0) // 86400] + " " + hms[ct % 86400]
@@ -175,26 +180,23 @@ class Builders:
                 d["lost_time"] = close
                 d["local_lost_date"] = close[:10]
         elif (h >> 2) & 1:
-            d["next_activity_date"] = days[min((upd - T0) // 86400 + ((h >> 33) % 60), len(days) - 1)]
+            d["next_activity_date"] = days[(upd - T0) // 86400 + ((h >> 33) % 60)]
             d["next_activity_time"] = None if (h >> 39) & 1 else "10:00:00"
             d["next_activity_id"] = i
         if (h >> 40) & 1 and i + self._nd <= self._na:
             d["last_activity_id"] = i + self._nd
             d["last_activity_date"] = days[max(ad, (upd - T0) // 86400 - 1)]
         if (h >> 45) & 3:
-            d["expected_close_date"] = days[min(ad + ((h >> 47) % 180), len(days) - 1)]
-        cg = self._cg_deal
-        d.update(cg[0][h & 63])
-        d.update(cg[1][(h >> 6) & 63])
-        d.update(cg[2][(h >> 26) & 63])
-        d.update(cg[3][(h >> 38) & 63])
-        tail = self._tail_deal
-        if tail:
-            d.update(tail)
+            d["expected_close_date"] = days[ad + ((h >> 47) % 180)]
         return d
 
     def bind(self) -> None:
-        """Cache per-company constants in attributes the hot path reads (call after fields change)."""
+        """Cache per-company constants and merged pools for the hot path (call again after fields change).
+
+        A base record is ``base[k].copy()`` (template + hash-only system fields + custom group 0 + nulls
+        of fields added later) updated with one entry of the 64x64 custom groups 1+2 pool and one of
+        group 3: a dict copy is much cheaper than inserting the same keys one by one.
+        """
         c = self.c
         from .generator import _hms_table, _DAYS
         self._days = _DAYS
@@ -203,11 +205,43 @@ class Builders:
         self._sp_deal = SPAN - 40 * DAY
         self._np, self._no, self._nd, self._na = c.n_persons, c.n_orgs, c.n_deals, c.n_activities
         self._po_a, self._po_b = cheap_stream(c.seed, "person-org")
-        self._deal_tpl = c.deal_template
         if not hasattr(self, "_deal_misc"):
             self._deal_misc = self._deal_misc_pool()
-        self._cg_deal = c.cf_groups["deals"]
-        self._tail_deal = c.cf_null_tail["deals"]
+            self._person_misc = self._person_misc_pool()
+            self._act_misc = self._activity_misc_pool()
+        self._tm_person = c.tm["persons"]
+        self._tm_act = c.tm["activities"]
+        self._tm_org = c.tm["organizations"]
+        pools = {}
+        for ent, tpl, misc in (("deals", c.deal_template, self._deal_misc),
+                               ("persons", c.person_template, self._person_misc),
+                               ("activities", c.activity_template, self._act_misc),
+                               ("organizations", c.org_template, None)):
+            cg = c.cf_groups[ent]
+            tail = c.cf_null_tail[ent]
+            base = []
+            for k in range(len(misc) if misc else 64):
+                d = tpl.copy()
+                if misc:
+                    d.update(misc[k])
+                d.update(cg[0][k & 63])
+                d.update(tail)
+                base.append(d)
+            cf12 = []
+            for a in range(64):
+                for b in range(64):
+                    e = dict(cg[1][a])
+                    e.update(cg[2][b])
+                    cf12.append(e)
+            pools[ent] = (base, cf12, cg[3])
+        self._pools = pools
+
+    def deal_misc(self, i: int) -> dict:
+        """The hash-only system fields (title, status, stage_id, ...) of a base deal, without building it."""
+        return self._deal_misc[(self.h_deal(i) >> 8) & 1023]
+
+    def deal_title(self, i: int) -> str:
+        return self.deal_misc(i)["title"]
 
     def deal_base_counts(self, i: int) -> tuple[int, int, int]:
         """(products, participants, followers) of a base deal, consistent with children."""
@@ -226,55 +260,96 @@ class Builders:
         return out
 
     # ------------------------------------------------------------------ persons
-    def person_flat(self, p: int) -> dict:
-        c = self.c
-        h = self.h_person(p)
-        tm = c.tm["persons"]
-        first, last = person_names(h)
-        org = self.person_org(p)
+    def person_contact(self, p: int, h: int) -> tuple[str, str, str, list[dict], list[dict], int]:
+        """(first, last, name, emails, phones, owner) of a base person: all a reference needs."""
+        first = FIRST[h % len(FIRST)]
+        last = LAST[(h >> 8) % len(LAST)]
         owner = self.owner_table[(h >> 16) & 255]
-        slug = _slug(first) + "." + _slug(last)
-        dom = _slug(CO_A[(h >> 30) % len(CO_A)]) + ".example"
-        ne = (h >> 34) % 4  # 0..3 emails
-        emails = [{"label": EMAIL_LABELS[k % 3], "value": f"{slug}{'' if k == 0 else k}@{dom if k != 1 else 'mail.example'}",
-                   "primary": k == 0} for k in range(ne)] or [{"value": "", "primary": True}]
-        nph = (h >> 36) % 4
-        phones = [{"label": PHONE_LABELS[k], "value": f"+{(h >> 40) % 60 + 1} {(h >> (k * 5)) % 900 + 100} {p % 10000:04d}{k}",
-                   "primary": k == 0} for k in range(nph)] or [{"value": "", "primary": True}]
-        d = c.person_template.copy()
+        slug = _FIRST_SLUG[first] + "." + _LAST_SLUG[last]
+        ne = (h >> 34) & 3  # 0..3 emails
+        if ne:
+            dom = _CO_SLUG[(h >> 30) % len(CO_A)]
+            emails = [{"label": "work", "value": f"{slug}@{dom}.example", "primary": True}]
+            if ne > 1:
+                emails.append({"label": "home", "value": f"{slug}1@mail.example", "primary": False})
+            if ne > 2:
+                emails.append({"label": "other", "value": f"{slug}2@{dom}.example", "primary": False})
+        else:
+            emails = [{"value": "", "primary": True}]
+        nph = (h >> 36) & 3
+        if nph:
+            cc = (h >> 40) % 60 + 1
+            phones = [{"label": PHONE_LABELS[k], "value": f"+{cc} {(h >> (k * 5)) % 900 + 100} {p % 10000:04d}{k}",
+                       "primary": k == 0} for k in range(nph)]
+        else:
+            phones = [{"value": "", "primary": True}]
+        name = f"{first} {last}" if (h >> 38) % 53 else f"  {first} {last} "
+        return first, last, name, emails, phones, owner
+
+    def _person_misc_pool(self) -> list[dict]:
+        """1024 precomputed combinations of person fields that depend only on hash bits."""
+        hm = Hasher(self.c.seed, "person-misc")
+        jobs = ["CEO", "CTO", "Buyer", "Head of Sales", "", None, "Engineer"]
+        pool = []
+        for k in range(1024):
+            h = hm(k)
+            label = self.c.person_label_opts[h % 3] if (h >> 2) % 4 == 0 else None
+            pool.append({"visible_to": "3" if (h >> 4) % 5 else "1", "label": label,
+                         "label_ids": [label] if label else [], "job_title": jobs[(h >> 8) % 7],
+                         "birthday": fmt_date(-((h >> 12) % 18000) * DAY - 20 * 365 * DAY) if (h >> 30) & 3 == 0
+                         else None})
+        return pool
+
+    def person_flat(self, p: int) -> dict:
+        h = (self.h_person.salt ^ (p * K1 & M64)) + K1 & M64
+        h = ((h ^ (h >> 30)) * K2) & M64
+        h = ((h ^ (h >> 27)) * K3) & M64
+        h ^= h >> 31
+        tm = self._tm_person
+        x = ((p * K1 + tm.b) & M64) * tm.a & M64
+        x ^= x >> 29
+        add = T0 + ((p - 1) * self._sp_deal) // tm.n + ((x >> 40) % 7200)
+        upd = add if (x >> 20) & 3 == 0 else add + (((x >> 24) & 0xFFFF) * (T_END - 1 - add) >> 16)
+        days, hms = self._days, self._hms
+        first, last, name, emails, phones, owner = self.person_contact(p, h)
+        y = ((p * K1 + self._po_b) & M64) * self._po_a & M64
+        base, cf12, cf3 = self._pools["persons"]
+        d = base[(h >> 42) & 1023].copy()
+        d.update(cf12[(h >> 6) & 4095])
+        d.update(cf3[h >> 58])
         d["id"] = p
         d["owner_id"] = owner
-        d["org_id"] = org
-        d["name"] = f"{first} {last}" if (h >> 38) % 53 else f"  {first} {last} "
+        d["org_id"] = None if (y >> 40) % 6 == 0 else 1 + (y >> 20) % self._no
+        d["name"] = name
         d["first_name"] = first
         d["last_name"] = last
         d["phone"] = phones
         d["email"] = emails
         d["primary_email"] = emails[0]["value"] or None
         d["first_char"] = first[0].lower()
-        d["add_time"] = fmt_ts(tm.add_time(p))
-        d["update_time"] = fmt_ts(tm.update_time(p))
-        d["visible_to"] = "3" if (h >> 42) % 5 else "1"
-        d["label"] = c.person_label_opts[(h >> 44) % 3] if (h >> 46) % 4 == 0 else None
-        d["label_ids"] = [d["label"]] if d["label"] else []
-        d["job_title"] = ["CEO", "CTO", "Buyer", "Head of Sales", "", None, "Engineer"][(h >> 48) % 7]
-        d["birthday"] = fmt_date(0 + ((h >> 50) % 18000) * DAY) if (h >> 62) == 0 else None
-        cg = c.cf_groups["persons"]
-        d.update(cg[0][h & 63])
-        d.update(cg[1][(h >> 6) & 63])
-        d.update(cg[2][(h >> 12) & 63])
-        d.update(cg[3][(h >> 52) & 63])
-        if c.cf_null_tail["persons"]:
-            d.update(c.cf_null_tail["persons"])
+        d["add_time"] = days[(add - T0) // 86400] + " " + hms[add % 86400]
+        d["update_time"] = days[(upd - T0) // 86400] + " " + hms[upd % 86400]
         return d
 
     # ------------------------------------------------------------------ organizations
+    def org_labels(self, h: int) -> list[int]:
+        return [self.c.org_label_opts[(h >> 30) % 3]] if (h >> 32) % 3 == 0 else []
+
+    def org_address(self, h: int) -> str | None:
+        """The formatted address of a base organization (same value org_flat puts under "address")."""
+        if not (h >> 34) % 7:
+            return None
+        return address_dict("address_", h >> 35, bare_key="address")["address"]
+
     def org_flat(self, o: int) -> dict:
         c = self.c
         h = self.h_org(o)
         tm = c.tm["organizations"]
         name = org_name_of(h)
-        d = c.org_template.copy()
+        base, cf12, cf3 = self._pools["organizations"]
+        d = base[h & 63].copy()
+        d.update(cf12[(h >> 6) & 4095])
+        d.update(cf3[h >> 58])
         d["id"] = o
         d["owner_id"] = self.owner_table[(h >> 20) & 255]
         d["name"] = name
@@ -282,70 +357,78 @@ class Builders:
         d["add_time"] = fmt_ts(tm.add_time(o))
         d["update_time"] = fmt_ts(tm.update_time(o))
         d["visible_to"] = "3" if (h >> 28) % 5 else "1"
-        lbl = c.org_label_opts[(h >> 30) % 3] if (h >> 32) % 3 == 0 else None
-        d["label"] = lbl
-        d["label_ids"] = [lbl] if lbl else []
+        labels = self.org_labels(h)
+        d["label"] = labels[0] if labels else None
+        d["label_ids"] = labels
         if (h >> 34) % 7:
             ad = address_dict("address_", h >> 35, bare_key="address")
             d.update(ad)
             d["country_code"] = CITIES[(h >> 35) % len(CITIES)][5]
-        d["website"] = f"https://www.{_slug(name)}.example" if (h >> 40) % 3 else None
+        d["website"] = f"https://www.{_CO_SLUG[h % len(CO_A)]}.example" if (h >> 40) % 3 else None
         d["industry"] = INDUSTRIES[(h >> 42) % len(INDUSTRIES)]
         d["employee_count"] = (h >> 45) % 5000 if (h >> 44) & 1 else None
         d["annual_revenue"] = ((h >> 50) % 10000) * 1000 if (h >> 49) & 1 else None
-        cg = c.cf_groups["organizations"]
-        d.update(cg[0][h & 63])
-        d.update(cg[1][(h >> 6) & 63])
-        d.update(cg[2][(h >> 12) & 63])
-        d.update(cg[3][(h >> 56) & 63])
-        if c.cf_null_tail["organizations"]:
-            d.update(c.cf_null_tail["organizations"])
         return d
 
     # ------------------------------------------------------------------ activities
+    def _activity_misc_pool(self) -> list[dict]:
+        """1024 precomputed combinations of activity fields that depend only on hash bits."""
+        hm = Hasher(self.c.seed, "activity-misc")
+        pool = []
+        for k in range(1024):
+            h = hm(k)
+            t = ACTIVITY_TYPES[h % len(ACTIVITY_TYPES)]
+            pool.append({"type": t[1], "subject": SUBJECTS[(h >> 8) % len(SUBJECTS)],
+                         "due_time": "" if (h >> 12) % 4 == 0
+                         else f"{(h >> 14) % 10 + 8:02d}:{15 * ((h >> 18) % 4):02d}",
+                         "duration": "" if (h >> 20) % 3 == 0 else f"0{(h >> 22) % 3}:30",
+                         "busy_flag": bool((h >> 24) & 1),
+                         "note": NOTE_SNIPPETS[(h >> 26) % len(NOTE_SNIPPETS)] if (h >> 30) & 1 else None})
+        return pool
+
     def activity_flat(self, a: int) -> dict:
-        c = self.c
-        h = self.h_act(a)
-        tm = c.tm["activities"]
-        add = tm.add_time(a)
-        upd = tm.update_time(a)
-        deal = None if h & 7 >= 5 else (a - 1) % c.n_deals + 1
-        if deal is not None:
-            person = self.deal_person(deal)
-            org = self.person_org(person) if person else None
+        h = (self.h_act.salt ^ (a * K1 & M64)) + K1 & M64
+        h = ((h ^ (h >> 30)) * K2) & M64
+        h = ((h ^ (h >> 27)) * K3) & M64
+        h ^= h >> 31
+        tm = self._tm_act
+        x = ((a * K1 + tm.b) & M64) * tm.a & M64
+        x ^= x >> 29
+        add = T0 + ((a - 1) * self._sp_deal) // tm.n + ((x >> 40) % 7200)
+        upd = add if (x >> 20) & 3 == 0 else add + (((x >> 24) & 0xFFFF) * (T_END - 1 - add) >> 16)
+        days, hms = self._days, self._hms
+        if h & 7 >= 5:
+            deal = None
+            person = 1 + (h >> 40) % self._np if (h >> 5) & 1 else None
         else:
-            person = 1 + (h >> 40) % c.n_persons if (h >> 5) & 1 else None
-            org = self.person_org(person) if person else None
+            deal = (a - 1) % self._nd + 1
+            person = self.deal_person(deal)
+        if person:
+            y = ((person * K1 + self._po_b) & M64) * self._po_a & M64
+            org = None if (y >> 40) % 6 == 0 else 1 + (y >> 20) % self._no
+        else:
+            org = None
         done = (h >> 3) & 3 != 0
-        t = ACTIVITY_TYPES[(h >> 8) % len(ACTIVITY_TYPES)]
-        due = add + ((h >> 12) % 30) * DAY
-        d = c.activity_template.copy()
+        base, cf12, cf3 = self._pools["activities"]
+        d = base[(h >> 8) & 1023].copy()
+        d.update(cf12[(h >> 44) & 4095])
+        d.update(cf3[h >> 58])
+        uid = self.owner_table[(h >> 16) & 255]
         d["id"] = a
-        d["user_id"] = self.owner_table[(h >> 16) & 255]
+        d["user_id"] = uid
         d["done"] = done
-        d["type"] = t[1]
-        d["subject"] = SUBJECTS[(h >> 24) % len(SUBJECTS)]
-        d["due_date"] = fmt_date(due)
-        d["due_time"] = "" if (h >> 28) % 4 == 0 else f"{(h >> 30) % 10 + 8:02d}:{15 * ((h >> 34) % 4):02d}"
-        d["duration"] = "" if (h >> 36) % 3 == 0 else f"0{(h >> 38) % 3}:30"
-        d["busy_flag"] = bool((h >> 39) & 1)
-        d["add_time"] = fmt_ts(add)
-        d["update_time"] = fmt_ts(upd)
-        d["marked_as_done_time"] = fmt_ts(upd) if done else ""
+        due = (add - T0) // 86400 + ((h >> 24) % 30)
+        d["due_date"] = days[due]
+        upd_s = days[(upd - T0) // 86400] + " " + hms[upd % 86400]
+        d["add_time"] = days[(add - T0) // 86400] + " " + hms[add % 86400]
+        d["update_time"] = upd_s
+        d["marked_as_done_time"] = upd_s if done else ""
         d["deal_id"] = deal
         d["person_id"] = person
         d["org_id"] = org
-        d["update_user_id"] = d["user_id"] if (h >> 42) & 1 else None
-        d["note"] = NOTE_SNIPPETS[(h >> 44) % len(NOTE_SNIPPETS)] if (h >> 48) & 1 else None
-        d["created_by_user_id"] = d["user_id"]
-        d["assigned_to_user_id"] = d["user_id"]
-        cg = c.cf_groups["activities"]
-        d.update(cg[0][h & 63])
-        d.update(cg[1][(h >> 50) & 63])
-        d.update(cg[2][(h >> 20) & 63])
-        d.update(cg[3][(h >> 56) & 63])
-        if c.cf_null_tail["activities"]:
-            d.update(c.cf_null_tail["activities"])
+        d["update_user_id"] = uid if (h >> 42) & 1 else None
+        d["created_by_user_id"] = uid
+        d["assigned_to_user_id"] = uid
         return d
 
     # ------------------------------------------------------------------ products
@@ -367,7 +450,8 @@ class Builders:
         d["description"] = None if (h >> 34) & 1 else f"{w1} for teams"
         d["unit"] = ["pcs", "licence", "hour", "", None][(h >> 36) % 5]
         d["tax"] = [0, 9, 20, 24][(h >> 40) % 4]
-        d["category"] = str(c.product_category_opts[(h >> 42) % len(c.product_category_opts)]) if (h >> 44) & 1 else None
+        cats = c.product_category_opts
+        d["category"] = str(cats[(h >> 42) % len(cats)]) if (h >> 44) & 1 else None
         d["first_char"] = name[0].lower()
         d["owner_id"] = self.owner_table[(h >> 46) & 255]
         d["add_time"] = fmt_ts(tm.add_time(k))
@@ -429,7 +513,8 @@ class Builders:
             "source_name": ["Manually created", "Web forms", "Prospector", "Import"][(h >> 30) % 4],
             "origin": ORIGINS[(h >> 32) % len(ORIGINS)], "origin_id": None, "channel": None, "channel_id": None,
             "is_archived": (h >> 34) % 9 == 0, "was_seen": bool((h >> 36) & 1),
-            "value": {"amount": ((h >> 40) % 500) * 100, "currency": DEAL_CURRENCIES[(h >> 50) % 8]} if (h >> 38) % 3 else None,
+            "value": ({"amount": ((h >> 40) % 500) * 100, "currency": DEAL_CURRENCIES[(h >> 50) % 8]}
+                      if (h >> 38) % 3 else None),
             "expected_close_date": fmt_date(upd + ((h >> 44) % 90) * DAY) if (h >> 39) & 1 else None,
             "next_activity_id": None, "add_time": fmt_iso_ms(tm.add_time(k)), "update_time": fmt_iso_ms(upd),
             "visible_to": "3", "cc_email": CC_EMAIL,
@@ -447,7 +532,8 @@ ADMIN = 1
 
 
 def deal_template() -> dict:
-    keys = ["id", "creator_user_id", "user_id", "person_id", "org_id", "stage_id", "title", "value", "acv", "arr", "mrr",
+    keys = ["id", "creator_user_id", "user_id", "person_id", "org_id", "stage_id", "title", "value", "acv", "arr",
+            "mrr",
             "currency", "add_time", "update_time", "stage_change_time", "active", "deleted", "status", "probability",
             "next_activity_date", "next_activity_time", "next_activity_id", "last_activity_id", "last_activity_date",
             "lost_reason", "visible_to", "close_time", "pipeline_id", "won_time", "first_won_time", "lost_time",
@@ -483,7 +569,8 @@ def org_template() -> dict:
 
 
 def activity_template() -> dict:
-    keys = ["id", "company_id", "user_id", "done", "type", "reference_type", "reference_id", "conference_meeting_client",
+    keys = ["id", "company_id", "user_id", "done", "type", "reference_type", "reference_id",
+            "conference_meeting_client",
             "conference_meeting_url", "conference_meeting_id", "due_date", "due_time", "duration", "busy_flag",
             "add_time", "marked_as_done_time", "last_notification_time", "last_notification_user_id",
             "notification_language_id", "subject", "public_description", "calendar_sync_include_context", "location",
@@ -528,4 +615,3 @@ TEMPLATES: dict[str, Callable[[], dict]] = {
     "activities": activity_template, "products": product_template, "notes": note_template,
 }
 
-_ = T_END  # re-exported constant used by callers of this module

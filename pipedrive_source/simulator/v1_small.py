@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .generator import (
-    ACTIVITY_TYPES, ADMIN_USER_ID, COMPANY_ID, COMPANY_DOMAIN, CURRENCIES, DAY, FIRST, LAST, T0, Hasher,
+    ACTIVITY_TYPES, ADMIN_USER_ID, COMPANY_ID, COMPANY_DOMAIN, CURRENCIES, DAY, T0, Hasher,
     fmt_date, fmt_iso_ms, fmt_ts, make_uuid, weighted_table,
 )
 
@@ -45,9 +45,10 @@ class SmallData:
             active = uid <= n_users
             self.users.append({
                 "id": uid, "name": name, "default_currency": "EUR" if uid % 3 else "USD", "locale": "en_US",
-                "lang": 1, "email": f"{slug}@{COMPANY_DOMAIN}.example", "phone": None if uid % 2 else f"+372 5{uid:03d} 1234",
+                "lang": 1, "email": f"{slug}@{COMPANY_DOMAIN}.example",
+                "phone": None if uid % 2 else f"+372 5{uid:03d} 1234",
                 "activated": active, "last_login": fmt_ts(T0 + (900 + uid) * DAY + uid * 3600),
-                "created": fmt_ts(T0 - (400 - uid) * DAY), "modified": fmt_ts(T0 + (800 + uid) * DAY),
+                "created": fmt_ts(T0 + uid * 3600), "modified": fmt_ts(T0 + (800 + uid) * DAY),
                 "has_created_company": uid == ADMIN_USER_ID,
                 "access": [{"app": "sales", "admin": uid == ADMIN_USER_ID,
                             "permission_set_id": make_uuid(seed, "pset", 1 if uid == ADMIN_USER_ID else 2)}],
@@ -67,7 +68,7 @@ class SmallData:
         sid = 0
         for pid, pname, stages in PIPELINES:
             self.pipelines.append({"id": pid, "name": pname, "url_title": pname.lower(), "order_nr": pid,
-                                   "active": True, "deal_probability": True, "add_time": fmt_ts(T0 - 300 * DAY + pid),
+                                   "active": True, "deal_probability": True, "add_time": fmt_ts(T0 + 60 + pid),
                                    "update_time": fmt_ts(T0 + 30 * DAY + pid * 3600), "selected": pid == 1})
             self.pipeline_stages[pid] = []
             for k, (sname, prob) in enumerate(stages, start=1):
@@ -76,7 +77,7 @@ class SmallData:
                 self.stage_order[sid] = k
                 self.stages.append({"id": sid, "order_nr": k, "name": sname, "active_flag": True,
                                     "deal_probability": prob, "pipeline_id": pid, "rotten_flag": k == 2,
-                                    "rotten_days": 14 if k == 2 else None, "add_time": fmt_ts(T0 - 300 * DAY + sid),
+                                    "rotten_days": 14 if k == 2 else None, "add_time": fmt_ts(T0 + 120 + sid),
                                     "update_time": fmt_ts(T0 + 31 * DAY + sid * 60), "pipeline_name": pname,
                                     "pipeline_deal_probability": True})
         self.pipelines_table = weighted_table([(1, 10), (2, 3), (3, 3)], 16)
@@ -85,7 +86,7 @@ class SmallData:
         self._cur_symbol = {r["code"]: r["symbol"] for r in self.currencies}
         self.activity_types = [{"id": i, "order_nr": i, "name": name, "key_string": key, "icon_key": icon,
                                 "active_flag": i != 8, "color": None if i % 3 else "FFB300",
-                                "is_custom_flag": i > 6, "add_time": fmt_ts(T0 - 200 * DAY + i),
+                                "is_custom_flag": i > 6, "add_time": fmt_ts(T0 + 30 + i),
                                 "update_time": fmt_ts(T0 + 10 * DAY + i)} for i, key, name, icon in ACTIVITY_TYPES]
         self.lead_labels = [{"id": make_uuid(seed, "lead-label", k), "name": name, "color": color,
                              "add_time": fmt_iso_ms(T0 + k * 3600), "update_time": fmt_iso_ms(T0 + 50 * DAY + k)}
@@ -147,7 +148,8 @@ class SmallData:
                          "visible_to": 7 if k % 2 else 1, "custom_view_id": None}
                         for k in range(1, 13)]
         self.owner_keys["filters"] = "user_id"
-        t["goals"] = [{"id": make_uuid(seed, "goal", k).replace("-", ""), "owner_id": 1 + k % c.n_users, "title": f"Goal {k}",
+        t["goals"] = [{"id": make_uuid(seed, "goal", k).replace("-", ""), "owner_id": 1 + k % c.n_users,
+                       "title": f"Goal {k}",
                        "type": {"name": ["deals_won", "deals_progressed", "activities_completed", "revenue_forecast",
                                          "deals_started", "activities_added"][k - 1],
                                 "params": {"pipeline_id": [1 + k % 3], "activity_type_id": [1 + k % 8]}},
@@ -195,7 +197,8 @@ class SmallData:
             })
         self.owner_keys["files"] = "user_id"
         t["roles"] = [{"id": k, "parent_role_id": None if k == 1 else 1, "name": n, "active_flag": True,
-                       "assignment_count": str(cnt), "sub_role_count": str(3 if k == 1 else 0), "level": 1 if k == 1 else 2}
+                       "assignment_count": str(cnt), "sub_role_count": str(3 if k == 1 else 0),
+                       "level": 1 if k == 1 else 2}
                       for k, (n, cnt) in enumerate([("Admins", 1), ("Sales", 4), ("Support", 3), ("Partners", 2)],
                                                    start=1)]
         t["permissionSets"] = [{"id": make_uuid(seed, "pset", k), "name": n, "description": d, "app": app,
@@ -219,7 +222,8 @@ class SmallData:
             board = 1 + x % 3
             t["projects"].append({
                 "id": k, "title": f"Project {k}", "board_id": board, "phase_id": (board - 1) * 3 + 1 + (x >> 4) % 3,
-                "description": None if k % 3 else "<p>Rollout</p>", "status": ["open", "completed", "canceled"][(x >> 8) % 3],
+                "description": None if k % 3 else "<p>Rollout</p>",
+                "status": ["open", "completed", "canceled"][(x >> 8) % 3],
                 "owner_id": 1 + (x >> 12) % c.n_users, "start_date": fmt_date(T0 + k * 20 * DAY),
                 "end_date": fmt_date(T0 + (k * 20 + 90) * DAY) if k % 2 else None,
                 "deal_ids": [1 + (x >> 16) % n_deals], "org_id": 1 + (x >> 30) % n_orgs, "person_id": None,

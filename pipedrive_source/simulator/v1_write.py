@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from .api_v1 import ApiError, SimRequest, SimResponse, ok
-from .generator import ADDRESS_SUBKEYS, field_key, field_meta_dict, custom_value_pool
+from .generator import ADDRESS_SUBKEYS, field_key, field_meta_dict
 from .store import FIELD_ENTITIES, parse_ts
 from .v1_records import CC_EMAIL
 from .v1_query import path_int
@@ -1150,7 +1150,7 @@ def _make_field_create(name: str) -> Callable:
         nulls = {key: None, **{k: None for k in _companions(f)}}
         tail.update(nulls)
         st = c.stores[entity]
-        for i, rec in list(st.overlay.items()):
+        for rec in list(st.overlay.values()):
             for k, v in nulls.items():
                 rec.setdefault(k, v)
         _refresh_fields(c, entity)
@@ -1321,4 +1321,3 @@ for _name in FIELDS_ROUTE:
         ("DELETE", f"/{_name}/{{id}}", _one, False),
         ("DELETE", f"/{_name}", _bulk, False),
     ]
-_ = (custom_value_pool,)

@@ -8,7 +8,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +301,13 @@ def test_oauth_concurrent_401s_refresh_once(standin_factory: Callable, tmp_path:
     assert all(ids == list(range(1, 121)) for ids in got.values())
     assert stats.token_refreshes == 1  # one refresh shared by all threads (the refresh token is single-use)
     assert 1 <= _total(sim.stats(), "401") <= 4
+
+
+def test_server_time_follows_the_servers_clock(standin_factory: Callable) -> None:
+    frozen = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
+    sim = standin_factory(rate_limit=False, start_time=frozen)
+    with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token) as client:
+        assert client.server_time() is None
+        client.get("/deals/1")
+        seen = client.server_time()
+    assert seen is not None and abs((seen - frozen).total_seconds()) < 2

@@ -63,6 +63,7 @@ def ensure_venv(kind: str, *, quiet: bool = True) -> Path:
         raise ValueError(f"unknown orchestrator {kind!r}; valid: {sorted(KINDS)}")
     path = venv_path(kind)
     if (path / _DONE).exists():
+        os.utime(path / _DONE)  # "last used", for pruning
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / f"{path.name}.lock", "w") as lock:
@@ -79,10 +80,37 @@ def ensure_venv(kind: str, *, quiet: bool = True) -> Path:
             except subprocess.CalledProcessError as exc:
                 raise RuntimeError(f"building the {kind} venv failed: {exc}; see {log_path}") from None
         seconds = time.monotonic() - started
-        (path / _DONE).write_text(f"{seconds:.1f}\n")
+        (path / _DONE).write_text(f"{seconds:.1f}\n{REPO}\n")
         if not quiet:
             print(f"{kind} venv built in {seconds:.0f}s: {path}", file=sys.stderr)
+    _prune(kind, keep=path)
     return path
+
+
+def _prune(kind: str, keep: Path) -> None:
+    """Drop this checkout's venvs of older requirement hashes (Airflow's is ~500 MB).
+
+    Only venvs built for the same repo path and unused for an hour: other checkouts on the machine
+    share the cache dir and may be running their tests right now.
+    """
+    for lock_path in keep.parent.glob(f"{kind}-*.lock"):
+        old = lock_path.with_suffix("")
+        if old == keep:
+            continue
+        try:
+            marker = (old / _DONE).read_text().splitlines()
+            if len(marker) < 2 or marker[1] != str(REPO) or time.time() - (old / _DONE).stat().st_mtime < 3600:
+                continue
+        except OSError:
+            continue
+        with open(lock_path, "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            shutil.rmtree(old, ignore_errors=True)
+            old.with_suffix(".log").unlink(missing_ok=True)
+        lock_path.unlink(missing_ok=True)
 
 
 def _build(kind: str, path: Path, log) -> None:
@@ -97,7 +125,7 @@ def _build(kind: str, path: Path, log) -> None:
 def build_time(path: Path) -> float | None:
     """Seconds the build took (recorded at build time), None if unknown."""
     try:
-        return float((path / _DONE).read_text())
+        return float((path / _DONE).read_text().split()[0])
     except (OSError, ValueError):
         return None
 

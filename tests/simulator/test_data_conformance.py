@@ -336,7 +336,8 @@ def test_forbidden_collection_matches_the_reference(api: DirectApi) -> None:
 
 def test_activity_writes_match_the_reference() -> None:
     api = DirectApi(seed=12)
-    a = api.call("POST", "/activities", body={"subject": "Ring", "type": "call", "deal_id": 3, "due_date": "2026-12-01"})
+    a = api.call("POST", "/activities",
+                 body={"subject": "Ring", "type": "call", "deal_id": 3, "due_date": "2026-12-01"})
     assert a.status == 201 and not check(a.body, SCHEMAS["ActivitiesAddNewActivityResponse"])
     u = api.call("PUT", f"/activities/{a.data['id']}", body={"done": 1})
     assert u.status == 200 and not check(u.body, SCHEMAS["ActivitiesUpdateActivityDetailsResponse"])

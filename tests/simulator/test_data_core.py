@@ -6,6 +6,7 @@ Handlers are called directly (Company + match_route + SimRequest), exactly as th
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import Counter
 
@@ -17,6 +18,7 @@ from pipedrive_source.simulator.store import Company, parse_ts
 
 from .data_helpers import DirectApi
 
+TS = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
 BIG = ["deals", "persons", "organizations", "activities", "products", "notes", "leads"]
 
 
@@ -431,3 +433,59 @@ def test_a_million_deal_company_starts_fast_and_serves_a_page_fast() -> None:
     assert time.perf_counter() - t < 2.0
     assert api.get("/deals/999999").data["id"] == 999999
     assert api.get("/deals/1000001").status == 404
+
+
+@pytest.mark.parametrize("entity", BIG)
+def test_update_time_index_agrees_with_the_records(entity: str) -> None:
+    api = DirectApi(seed=21, scale=300)
+    st = api.company.stores[entity]
+    ut = st.ut_array()
+    for i in range(1, st.next_id):
+        rec = st.get(i)
+        assert ut[i] == parse_ts(rec["update_time"]), (entity, i)
+
+
+def test_window_scan_across_index_chunks_matches_brute_force() -> None:
+    api = DirectApi(seed=4, scale=140_000)
+    st = api.company.stores["deals"]
+    tm = api.company.tm["deals"]
+    api.call("PUT", "/deals/100000", body={"title": "written before the index exists"})  # chunk 1
+    lo, hi = "2025-03-01 00:00:00", "2025-03-10 23:59:59"
+    expected = [i for i in range(1, 140_001) if parse_ts(lo) <= tm.update_time(i) <= parse_ts(hi) and i != 100000]
+    got = [r["id"] for r in api.all_cursor("/deals/collection", limit=500, since=lo, until=hi)]
+    assert got == expected and len(got) > 500
+    assert st._ut_built.count(1) == len(st._ut_built)
+    fresh = api.all_cursor("/deals/collection", since="2026-11-23 10:00:00")
+    assert [r["id"] for r in fresh] == [100000]
+
+
+def test_generated_timestamps_stay_in_the_data_window() -> None:
+    api = DirectApi(seed=9, scale=300)
+    lo, hi = "2023-01-01 00:00:00", "2026-06-01 00:00:00"
+    seen = 0
+    for entity in BIG + ["users", "files", "callLogs", "filters", "stages", "pipelines", "projects", "tasks"]:
+        for r in api.company.visible(entity):
+            for k, v in r.items():
+                if k.endswith("_time") and isinstance(v, str) and TS.match(v) and not v.startswith("0000"):
+                    v = v.replace("T", " ")[:19]
+                    assert lo <= v < hi or k == "last_login", (entity, r.get("id"), k, v)
+                    seen += 1
+    assert seen > 5000
+
+
+def test_references_agree_with_the_referenced_records(api: DirectApi) -> None:
+    deals = {d["id"]: d for d in api.company.visible("deals")}
+    persons = {p["id"]: p for p in api.company.visible("persons")}
+    orgs = {o["id"]: o for o in api.company.visible("organizations")}
+    for d in deals.values():
+        if d["person_id"]:
+            p = persons[d["person_id"]["value"]]
+            assert d["person_id"]["name"] == p["name"] and d["person_id"]["email"] == p["email"]
+            assert d["org_id"] is None or d["org_id"]["value"] == p["org_id"]["value"]
+        if d["org_id"]:
+            assert d["org_id"]["name"] == orgs[d["org_id"]["value"]]["name"]
+            assert d["org_id"]["address"] == orgs[d["org_id"]["value"]]["address"]
+    for a in api.all_offset("/activities", limit=500, user_id=0):
+        if a["deal_id"]:
+            assert a["deal_title"] == deals[a["deal_id"]]["title"]
+            assert a["person_id"] == (deals[a["deal_id"]]["person_id"] or {}).get("value")
