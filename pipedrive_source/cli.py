@@ -70,7 +70,12 @@ def _console(quiet: bool = False) -> Any:
     return Console(quiet=quiet, highlight=False, soft_wrap=True)
 
 
+PROGRESS_MODES = ("auto", "rich", "log", "none")
+
+
 def _progress_mode(quiet: bool, progress: str) -> str:
+    if progress not in PROGRESS_MODES:
+        _die(EXIT_CONFIG, f"unknown --progress {progress!r}; use one of: {', '.join(PROGRESS_MODES)}")
     return "none" if quiet else progress
 
 
@@ -386,6 +391,7 @@ def run(
     """
     check_destination(destination)
     check_base_url(base_url)
+    _progress_mode(quiet, progress)
     names = parse_entities(entities)
     overrides: dict[str, Any] = {}
     if base_url:
@@ -482,7 +488,10 @@ def demo(
 
 
 def _demo_query(console: Any, pipeline: Any, duckdb_path: Path) -> None:
-    sql = DEMO_QUERY.format(dataset=pipeline.dataset_name)
+    from pipedrive_source.db import dataset_schema
+
+    schema = dataset_schema(pipeline)  # dlt may normalise the dataset name; this is the real SQL schema
+    sql = DEMO_QUERY.format(dataset=schema)
     console.print("\nSample query:\n" + sql)
     try:
         columns, rows = query(pipeline, sql)
@@ -499,7 +508,7 @@ def _demo_query(console: Any, pipeline: Any, duckdb_path: Path) -> None:
     console.print(table)
     console.print(
         f"Explore it yourself: open {duckdb_path} with any DuckDB client "
-        f"(tables live in schema '{pipeline.dataset_name}'), or `pipedrive-sync status --pipeline-name {DEMO_PIPELINE}`"
+        f"(tables live in schema '{schema}'), or `pipedrive-sync status --pipeline-name {DEMO_PIPELINE}`"
     )
 
 

@@ -345,13 +345,13 @@ class PipedriveClient:
             except httpx.TimeoutException as exc:
                 self._count_status(type(exc).__name__)
                 self._log_failure(method, shown, endpoint, type(exc).__name__)
-                raise self._transport_failure(method, f"timeout ({type(exc).__name__})", connect=False) from None
+                raise self._maybe_retry(method, shown, f"timeout ({type(exc).__name__})", None,
+                                        processed=not isinstance(exc, httpx.ConnectTimeout)) from None
             except httpx.TransportError as exc:
                 self._count_status(type(exc).__name__)
                 self._log_failure(method, shown, endpoint, type(exc).__name__)
-                connect = isinstance(exc, httpx.ConnectError)
-                raise self._transport_failure(method, f"connection error ({type(exc).__name__})",
-                                              connect=connect) from None
+                raise self._maybe_retry(method, shown, f"connection error ({type(exc).__name__})", None,
+                                        processed=not isinstance(exc, httpx.ConnectError)) from None
             finally:
                 self._limiter.release(sent=sent)
                 if search:
@@ -374,7 +374,8 @@ class PipedriveClient:
 
         if 200 <= status < 300:
             if garbage:
-                raise self._maybe_retry(method, f"HTTP {status} with {garbage}", status)
+                # the server may have acted on a write before its answer got mangled: only reads are retried
+                raise self._maybe_retry(method, shown, f"HTTP {status} with {garbage}", status, processed=True)
             assert body is not None
             if body.get("success") is False:
                 raise PipedriveError("answer has success=false", method=method, path=shown, status=status,
@@ -409,26 +410,24 @@ class PipedriveClient:
             logger.error("%s %s: HTTP 403 HTML page (rate-limit lockout?); pausing all requests %.0f s",
                          method, shown, wait)
             self._hold_all(wait)
+            state.rate_limited += 1
             raise _RateLimited(f"HTTP 403 lockout page (paused {wait:g} s)", status)
         if status >= 500:
-            raise self._maybe_retry(method, f"HTTP {status}" + (f" with {garbage}" if garbage else ""), status,
-                                    error, info, processed=True)
+            raise self._maybe_retry(method, shown, f"HTTP {status}" + (f" with {garbage}" if garbage else ""),
+                                    status, error, info, processed=True)
         cls = {400: PipedriveBadRequestError, 403: PipedrivePermissionError, 404: PipedriveNotFoundError,
                410: PipedriveGoneError}.get(status, PipedriveError)
         raise cls("request refused", method=method, path=shown, status=status, error=error, error_info=info)
 
-    def _maybe_retry(self, method: str, reason: str, status: int | None, error: str | None = None,
+    @staticmethod
+    def _maybe_retry(method: str, shown: str, reason: str, status: int | None, error: str | None = None,
                      info: str | None = None, *, processed: bool = False) -> Exception:
+        """Retryable, unless a non-idempotent write may already have been applied by the server."""
         if processed and method not in _IDEMPOTENT:
             return PipedriveUnavailableError(f"{reason}; not retried because {method} is not idempotent",
-                                             method=method, status=status, error=error, error_info=info)
+                                             method=method, path=shown, status=status, error=error,
+                                             error_info=info)
         return _Retryable(reason, status, error, info)
-
-    def _transport_failure(self, method: str, reason: str, *, connect: bool) -> Exception:
-        if method not in _IDEMPOTENT and not connect:
-            return PipedriveUnavailableError(f"{reason}; not retried because {method} is not idempotent",
-                                             method=method)
-        return _Retryable(reason)
 
     # ---- helpers ----------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class SyncOptions:
     plan: str = "professional"
     daily_reserve: float = 0.2
     max_workers: int = 4
+    children: bool = True  # per-parent child tables (deal products/participants, followers)
 
     def __repr__(self) -> str:  # never print secrets
         return (f"SyncOptions(base_url={self.base_url!r}, company_domain={self.company_domain!r}, "
@@ -135,4 +136,5 @@ def build_options(**raw: object) -> SyncOptions:
         plan=_choice("plan", str(raw.get("plan", "professional")), PLANS),
         daily_reserve=reserve,
         max_workers=workers,
+        children=bool(raw.get("children", True)),
     )

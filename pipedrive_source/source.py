@@ -376,7 +376,7 @@ class PageTransformer:
         page's children can cost more tokens than a small daily budget, and a resumed run must
         not start the page's children over (``skip`` = parents already done).
         """
-        if not self.entity.children:
+        if not self.entity.children or not self.ctx.options.children:
             return
         hard = self.ctx.options.deletes == "hard"
         parents = [r for r in rows if r.get("id") is not None]
@@ -687,6 +687,7 @@ def pipedrive_source(
     plan: str = "professional",
     daily_reserve: float = 0.2,
     max_workers: int = 4,
+    children: bool = True,
 ) -> list[DltResource]:
     """Pipedrive company -> tables. No request is made here: only when the pipeline extracts."""
     options = build_options(**{k: v for k, v in locals().items()})

@@ -323,3 +323,62 @@ def test_progress_maps_requests_to_tables() -> None:
     assert table_of("GET /api/v2/deals") == "deals"
     assert table_of("GET /v1/callLogs") == "call_logs"
     assert table_of("nonsense") is None
+
+
+def test_simulate_serves_until_interrupted(tmp_path: Path) -> None:
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    proc = subprocess.Popen(
+        _cli_command() + ["simulate", "--port", "0", "--scale", "20", "--daily-budget", "1234"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = None
+        for _ in range(20):
+            line = proc.stdout.readline()
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/api/v1", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "simulate did not announce its URL"
+        stats = httpx.get(f"{url}/_sim/stats").json()
+        assert stats["tokens_limit"] == 1234
+        deals = httpx.get(f"{url}/api/v1/deals", params={"limit": 500},
+                          headers={"x-api-token": SIM_TOKEN}).json()["data"]
+        assert len(deals) == 20
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    assert code == 0, proc.stderr.read()
+
+
+def test_simulate_bad_option_exits_2(tmp_path: Path) -> None:
+    proc = run_cli(["simulate", "--plan", "platinum"], tmp_path)
+    assert proc.returncode == 2
+    assert "platinum" in proc.stderr
+
+
+@pytest.mark.postgres
+def test_run_into_postgres_then_status(tmp_path: Path, simulator: Any, postgres_db: Any) -> None:
+    """The production path: credentials only from env vars, Postgres destination, then `status` reads it back."""
+    env = {
+        "SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN,
+        "DESTINATION__POSTGRES__CREDENTIALS": postgres_db.dlt_credentials,
+    }
+    args = ["run", "--destination", "postgres", "--dataset", "crm", "--base-url", simulator.base_url,
+            "--entities", "deals,stages", "--progress", "log"]
+    proc = run_cli(args, tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    no_traceback(proc)
+    import sqlalchemy as sa
+
+    with postgres_db.engine().connect() as conn:
+        deals = conn.execute(sa.text("SELECT COUNT(*) FROM crm.deals")).scalar_one()
+    assert deals == simulator.company.count("deals", include_deleted_deals=True)
+    status = run_cli(["status", "--json"], tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["destination"] == "postgres"
+    assert report["entities"]["deals"]["rows_in_destination"] == deals
+    assert postgres_db.dlt_credentials.split("@")[0].split(":")[-1] not in status.stdout  # no password shown

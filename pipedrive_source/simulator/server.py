@@ -12,8 +12,6 @@ route match (404) -> auth (401) -> lockout (403 HTML) -> burst/search window (42
 
 from __future__ import annotations
 
-from email.utils import formatdate
-
 import asyncio
 import importlib
 import logging
@@ -23,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.utils import formatdate
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -317,9 +316,12 @@ class SimApp:
             (b"x-ratelimit-reset", str(burst.reset).encode()),
             (b"x-daily-ratelimit-token-limit", str(self.budget.limit).encode()),
             (b"x-daily-ratelimit-token-remaining", str(self.budget.remaining()).encode()),
-            # the real server's Date reflects Pipedrive's clock; clients fix sync windows from it
-            (b"date", formatdate(self.clock.now().timestamp(), usegmt=True).encode()),
+            self._date(),
         ]
+
+    def _date(self) -> tuple[bytes, bytes]:
+        # the real server's Date reflects Pipedrive's clock; clients fix sync windows from it
+        return (b"date", formatdate(self.clock.now().timestamp(), usegmt=True).encode())
 
     def _default_burst(self) -> BurstResult:
         limit = self.config.burst_limit("api")
@@ -524,7 +526,7 @@ class SimApp:
     # -- OAuth ----------------------------------------------------------------------------------
     async def _oauth_token(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await self._send(send, 405, _dumps(error_body(405, "Method not allowed")), [])
+            await self._send(send, 405, _dumps(error_body(405, "Method not allowed")), [self._date()])
             return
         raw = await self._read_body(receive)
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
@@ -534,15 +536,15 @@ class SimApp:
                 authorization = value.decode("latin-1")
         if self.oauth is None:
             err = OAuthError(401, "invalid_client", "OAuth is not enabled on this simulator")
-            await self._send(send, err.status, _dumps(err.body()), [])
+            await self._send(send, err.status, _dumps(err.body()), [self._date()])
             return
         try:
             answer = self.oauth.token(authorization, form)
         except OAuthError as err:
-            await self._send(send, err.status, _dumps(err.body()), [])
+            await self._send(send, err.status, _dumps(err.body()), [self._date()])
             return
         answer["api_domain"] = self.url
-        await self._send(send, 200, _dumps(answer), [(b"cache-control", b"no-store")])
+        await self._send(send, 200, _dumps(answer), [(b"cache-control", b"no-store"), self._date()])
 
     # -- /_sim admin ------------------------------------------------------------------------------
     def stats_json(self) -> dict:
@@ -587,18 +589,18 @@ class SimApp:
                 try:
                     parsed = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
-                    await self._send(send, 400, _dumps(error_body(400, "Bad JSON", str(exc))), [])
+                    await self._send(send, 400, _dumps(error_body(400, "Bad JSON", str(exc))), [self._date()])
                     return
                 body = parsed if isinstance(parsed, dict) else {}
         try:
             result = self._admin_action(method, path, body)
         except (ValueError, TypeError) as exc:
-            await self._send(send, 400, _dumps(error_body(400, "Bad request", str(exc))), [])
+            await self._send(send, 400, _dumps(error_body(400, "Bad request", str(exc))), [self._date()])
             return
         if result is None:
-            await self._send(send, 404, _dumps(error_body(404, "Unknown admin endpoint", f"{method} {path}")), [])
+            await self._send(send, 404, _dumps(error_body(404, "Unknown admin endpoint", f"{method} {path}")), [self._date()])
             return
-        await self._send(send, 200, _dumps(result), [])
+        await self._send(send, 200, _dumps(result), [self._date()])
 
     def _admin_action(self, method: str, path: str, body: dict) -> dict | None:
         if path == "/_sim/stats" and method == "GET":
@@ -658,8 +660,8 @@ def uvicorn_server(app: SimApp, log_level: str = "warning") -> Any:
 
     config = uvicorn.Config(
         app,
-        loop="uvloop",
-        http="httptools",
+        loop="auto",  # uvloop and httptools when installed (uvicorn[standard]); pure-Python fallbacks otherwise
+        http="auto",
         lifespan="off",
         access_log=False,
         log_level=log_level,

@@ -486,24 +486,31 @@ class Company:
         return rec
 
     def visible(self, entity: str, *, include_deleted_deals: bool = False) -> Iterator[dict]:
-        """Truth for tests: the v1 list representation of every live record, id order."""
+        """Truth for tests: the v1 list representation of every live record, id order.
+
+        Takes a snapshot under the company lock (the server thread may be writing meanwhile).
+        """
         st = self.stores[entity]
-        now = self.now_epoch()
-        for i in st.ids():
-            rec = st.get(i)
-            if rec is None:
-                continue
-            if entity == "deals":
-                state = self.deal_state(rec, now)
-                if state == "gone" or (state == "deleted" and not include_deleted_deals):
+        with self.lock:
+            now = self.now_epoch()
+            rows = []
+            for i in st.ids():
+                rec = st.get(i)
+                if rec is None:
                     continue
-            yield self.render(entity, rec)
+                if entity == "deals":
+                    state = self.deal_state(rec, now)
+                    if state == "gone" or (state == "deleted" and not include_deleted_deals):
+                        continue
+                rows.append(self.render(entity, rec))
+        yield from rows
 
     def count(self, entity: str, *, include_deleted_deals: bool = False) -> int:
         st = self.stores[entity]
-        if entity == "deals":
-            return sum(1 for _ in self.visible_ids("deals", include_deleted_deals=include_deleted_deals))
-        return sum(1 for _ in st.ids())
+        with self.lock:
+            if entity == "deals":
+                return sum(1 for _ in self.visible_ids("deals", include_deleted_deals=include_deleted_deals))
+            return sum(1 for _ in st.ids())
 
     def visible_ids(self, entity: str, *, include_deleted_deals: bool = False) -> Iterator[int]:
         st = self.stores[entity]

@@ -209,6 +209,7 @@ class Builders:
             self._deal_misc = self._deal_misc_pool()
             self._person_misc = self._person_misc_pool()
             self._act_misc = self._activity_misc_pool()
+        self._user_email = {u["id"]: u["email"] for u in c.small.users}
         self._tm_person = c.tm["persons"]
         self._tm_act = c.tm["activities"]
         self._tm_org = c.tm["organizations"]
@@ -426,6 +427,14 @@ class Builders:
         d["deal_id"] = deal
         d["person_id"] = person
         d["org_id"] = org
+        if person:
+            d["participants"] = [{"person_id": person, "primary_flag": True}]
+            if d["type"] == "meeting":
+                d["attendees"] = [
+                    {"email_address": f"guest{a % 997}@mail.example", "is_organizer": 0, "name": None,
+                     "person_id": person, "status": "noreply", "user_id": None},
+                    {"email_address": self._user_email[uid], "is_organizer": 1, "name": None, "person_id": None,
+                     "status": "accepted", "user_id": uid}]
         d["update_user_id"] = uid if (h >> 42) & 1 else None
         d["created_by_user_id"] = uid
         d["assigned_to_user_id"] = uid

@@ -739,6 +739,14 @@ def _apply_activity(c: "Company", d: dict, b: dict, now: str) -> None:
         d["lead_id"] = _str(b, "lead_id")
     if "busy_flag" in b:
         d["busy_flag"] = _bool(b, "busy_flag")
+    for name in ("participants", "attendees"):
+        if name in b:
+            v = b[name]
+            if v is not None and not (isinstance(v, list) and all(isinstance(x, dict) for x in v)):
+                raise ApiError(400, f"Parameter '{name}' must be a list of objects")
+            d[name] = v
+    if d.get("person_id") and not d.get("participants"):
+        d["participants"] = [{"person_id": d["person_id"], "primary_flag": True}]
     _apply_customs(c, "activities", d, b)
     d["update_time"] = now
 

@@ -311,3 +311,18 @@ def test_server_time_follows_the_servers_clock(standin_factory: Callable) -> Non
         client.get("/deals/1")
         seen = client.server_time()
     assert seen is not None and abs((seen - frozen).total_seconds()) < 2
+
+
+def test_writes_are_not_replayed_after_the_server_may_have_acted(standin_factory: Callable) -> None:
+    sim = standin_factory(rate_limit=False, faults="502:1")
+    with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token, max_retries=3, **FAST) as client:
+        with pytest.raises(PipedriveUnavailableError, match=r"POST /v1/deals -> HTTP 502.*not idempotent"):
+            client.request("POST", "/deals", json={"title": "x"})
+        assert _total(sim.stats()) == 1
+        with pytest.raises(PipedriveUnavailableError, match="4 attempts"):
+            client.request("PUT", "/deals/3", json={"title": "y"})  # idempotent: retried
+    assert _total(sim.stats()) == 5
+    sim.set_faults(None)
+    with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token) as client:
+        assert client.request("POST", "/deals", json={"title": "x"})["data"]["body"] == {"title": "x"}
+        assert client.stats.tokens == {"POST /v1/deals": 10}

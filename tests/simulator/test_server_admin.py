@@ -125,3 +125,8 @@ def test_unknown_admin_endpoint_and_admin_needs_no_token(sim):
     assert httpx.get(f"{sim.url}/_sim/stats").status_code == 200
     assert httpx.get(f"{sim.url}/_sim/nope").status_code == 404
     assert httpx.get(f"{sim.url}/_sim/config").json()["plan"] == "professional"
+
+
+def test_date_header_follows_the_simulator_clock(sim, c):
+    for r in (c.get("/v1/deals/1"), c.get("/v1/nothing"), c.get("/_sim/stats"), httpx.get(f"{sim.base_url}/deals/1")):
+        assert r.headers["date"] == "Wed, 01 Jul 2026 12:00:00 GMT"
