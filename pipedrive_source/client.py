@@ -328,6 +328,7 @@ class PipedriveClient:
             self.budget.reserve_cost(cost)
         except DailyBudgetExhausted as exc:
             raise DailyBudgetExhausted(exc._message, resume_at=exc.resume_at, method=method, path=shown) from None
+        cost_open = True  # booked in the budget until the answer's headers settle it
         try:
             waited = self._search_limiter.acquire() if search else 0.0
             try:
@@ -356,9 +357,11 @@ class PipedriveClient:
                 self._limiter.release(sent=sent)
                 if search:
                     self._search_limiter.release(sent=sent)
-            self._observe(resp, search)
+            self._observe(resp, search, cost)
+            cost_open = False
         finally:
-            self.budget.release(cost)
+            if cost_open:
+                self.budget.release(cost)
         status = resp.status_code
         self._count_status(str(status))
         body, garbage = _parse(resp)
@@ -438,7 +441,7 @@ class PipedriveClient:
         assert self._api_token is not None
         return {"x-api-token": self._api_token}, None
 
-    def _observe(self, resp: httpx.Response, search: bool) -> None:
+    def _observe(self, resp: httpx.Response, search: bool, cost: int) -> None:
         h = resp.headers
         date = h.get("date")
         if date:
@@ -457,9 +460,12 @@ class PipedriveClient:
                 else self._limiter
             if resp.status_code != 429:
                 target.observe(limit, remaining, reset)
-        if "x-daily-ratelimit-token-limit" in h or "x-daily-ratelimit-token-remaining" in h:
-            self.budget.observe(_int_header(resp, "x-daily-ratelimit-token-limit"),
-                                _int_header(resp, "x-daily-ratelimit-token-remaining"))
+        # settle the booked cost and read the server's count in one step; refused calls cost nothing
+        refused = resp.status_code in (401, 410, 429) or (resp.status_code == 403 and "html" in
+                                                          h.get("content-type", ""))
+        self.budget.observe(_int_header(resp, "x-daily-ratelimit-token-limit"),
+                            _int_header(resp, "x-daily-ratelimit-token-remaining"), settle=cost,
+                            charged=not refused)
 
     @staticmethod
     def _log_failure(method: str, shown: str, endpoint: str, what: str) -> None:

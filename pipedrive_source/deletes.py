@@ -51,7 +51,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -63,8 +63,6 @@ DELETED_AT = "deleted_at"
 # Below this many live rows the fraction guard does not apply (small tables legitimately empty out).
 GUARD_MIN_LIVE = 10
 
-Mode = Literal["soft", "hard"]
-Schedule = Literal["always", "daily", "never"]
 MODES: tuple[str, ...] = ("soft", "hard")
 SCHEDULES: tuple[str, ...] = ("always", "daily", "never")
 

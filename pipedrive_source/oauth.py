@@ -117,7 +117,15 @@ class OAuthSession:
 
     def _refresh_locked(self, why: str) -> None:
         logger.info("refreshing OAuth access token (%s)", why)
-        answer = self._post_refresh()
+        try:
+            answer = self._post_refresh(self._state.refresh_token)
+        except PipedriveAuthError:
+            configured = self._creds.refresh_token
+            if configured == self._state.refresh_token:
+                raise
+            # the saved token was refused; the configured one may be newer (app re-authorized since)
+            logger.warning("saved OAuth refresh token refused; trying the configured one")
+            answer = self._post_refresh(configured)
         try:
             access = answer["access_token"]
             expires_in = float(answer.get("expires_in") or 3600)
@@ -132,14 +140,14 @@ class OAuthSession:
         self.refreshes += 1
         self._persist()
 
-    def _post_refresh(self) -> dict[str, Any]:
+    def _post_refresh(self, refresh_token: str) -> dict[str, Any]:
         url = self._creds.token_url
         last: str = ""
         for attempt in range(1, self._max_attempts + 1):
             try:
                 resp = self._http.post(
                     url,
-                    data={"grant_type": "refresh_token", "refresh_token": self._state.refresh_token},
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token},
                     auth=(self._creds.client_id, self._creds.client_secret),
                     headers={"accept": "application/json"},
                 )

@@ -8,9 +8,11 @@ carries ``x-ratelimit-limit|remaining|reset`` and ``x-daily-ratelimit-token-limi
 Why a small sliding-window log instead of a library: pyrate-limiter (the obvious candidate) fixes its
 rates when the bucket is built, has no notion of "pause every caller until T" (what a 429 demands: the
 server locks out clients that keep firing), and cannot take the server's ``remaining``/``reset`` into
-account. The window below is ~80 lines, one ``threading.Condition``, and is tested directly
-(tests/client/test_ratelimit.py): ``acquire()`` blocks until the call fits in the window and no pause
-is active; ``pause_until()`` stops all threads; ``observe()`` learns limit/remaining/reset from headers.
+account, nor that the server stamps a request on *arrival* (any time between our send and its answer).
+The window below is ~100 lines around one ``threading.Condition`` and is tested directly
+(tests/client/test_ratelimit.py): ``acquire()`` blocks until the call fits and no pause is active;
+``release()`` marks the answer (the slot stays taken one window past it); ``pause_until()`` stops all
+threads (429, lockout page); ``observe()`` learns limit/remaining/reset from headers.
 """
 
 from __future__ import annotations
@@ -162,11 +164,15 @@ class BudgetSnapshot:
 
 
 class DailyBudget:
-    """Daily token budget: reserves the cost of each call before it is sent and refuses once the
-    budget minus the ``reserve`` share (kept for the company's other integrations) would be crossed.
+    """Daily token budget: books the cost of each call before it is sent and refuses once the budget
+    minus the ``reserve`` share (kept for the company's other integrations) would be crossed.
 
-    The server's ``x-daily-ratelimit-token-*`` headers are the truth; the estimate in between subtracts
-    the cost of calls still in flight so concurrent threads cannot all slip past the floor.
+    ``estimate`` = tokens left once every call booked so far is charged. It is kept by local accounting
+    (exact when we are the only spender, so concurrent threads neither overshoot nor stop early) and
+    clamped by the server's ``x-daily-ratelimit-token-remaining``: with H the lowest value reported today
+    (answers arrive out of order; the lowest is the latest count), the truth lies in
+    [H - cost still in flight, H], so other spenders and uncharged failures converge. A rise far beyond
+    reordering (> max(200, 10 % of the limit)) is a new budget day.
     Once exhausted, calls are refused locally (no request) until ``resume_at`` or ``reset()``.
     """
 
@@ -177,8 +183,10 @@ class DailyBudget:
         self._now = now
         self._lock = threading.Lock()
         self.limit: int | None = None
-        self.remaining: int | None = None  # last value the server sent (monotone within a day)
-        self._inflight = 0
+        self.remaining: int | None = None  # last value the server sent
+        self._estimate: int | None = None
+        self._lowest: int | None = None  # lowest remaining the server reported (this budget day)
+        self._inflight = 0  # booked cost not yet answered
         self._resume_at: datetime | None = None
         self._exhausted_reason = ""
 
@@ -190,6 +198,12 @@ class DailyBudget:
         with self._lock:
             return BudgetSnapshot(self.limit, self.remaining)
 
+    @property
+    def estimate(self) -> int | None:
+        """Tokens left once every booked call is charged (None until the server has said)."""
+        with self._lock:
+            return self._estimate
+
     def reserve_cost(self, cost: int) -> None:
         """Book ``cost`` tokens for a call about to be sent, or raise DailyBudgetExhausted."""
         with self._lock:
@@ -197,32 +211,42 @@ class DailyBudget:
                 if self._now() < self._resume_at:
                     raise self._error(self._exhausted_reason, self._resume_at)
                 self._forget()
-            if self.limit is not None and self.remaining is not None:
-                left = self.remaining - self._inflight - self.floor
-                if cost > left:
-                    reason = (f"daily token budget reached: {self.remaining} of {self.limit} tokens left, "
+            if self._estimate is not None:
+                if cost > self._estimate - self.floor:
+                    reason = (f"daily token budget reached: about {self._estimate} of {self.limit} tokens left, "
                               f"{self.floor} ({self.reserve:.0%}) kept in reserve for other integrations")
                     self._mark_exhausted(reason, next_midnight_utc(self._now()))
                     raise self._error(reason, self._resume_at)  # type: ignore[arg-type]
+                self._estimate -= cost
             self._inflight += cost
 
-    def release(self, cost: int) -> None:
-        """The call booked with ``cost`` got its answer (or failed before sending)."""
-        with self._lock:
-            self._inflight = max(0, self._inflight - cost)
+    def release(self, cost: int, *, charged: bool = True) -> None:
+        """The call booked with ``cost`` ended without budget headers (e.g. connection lost)."""
+        self.observe(None, None, settle=cost, charged=charged)
 
-    def observe(self, limit: int | None, remaining: int | None) -> None:
+    def observe(self, limit: int | None, remaining: int | None, *, settle: int = 0, charged: bool = True) -> None:
+        """Settle one answered call (``charged=False`` refunds it: 429, 401...) and take the server's numbers."""
         with self._lock:
+            self._inflight = max(0, self._inflight - settle)
+            if settle and not charged and self._estimate is not None:
+                self._estimate += settle
+            if remaining is None:
+                return
             if limit is not None and limit != self.limit:
                 self.limit = limit
-                self.remaining = remaining
-            elif remaining is not None:
-                if self.remaining is None or remaining <= self.remaining:
-                    self.remaining = remaining
-                elif remaining - self.remaining > max(self._inflight, 0) + 100:
-                    # a jump up means the budget was reset (new day); answers out of order only differ a little
-                    self.remaining = remaining
-                    self._resume_at = None
+                self._estimate = self._lowest = None
+            self.remaining = remaining
+            # answers arrive out of order: the lowest value seen today is the most recent server count
+            if self._lowest is None or remaining < self._lowest:
+                self._lowest = remaining
+            elif remaining - self._lowest > max(200, (self.limit or 0) // 10):
+                self._lowest = remaining  # far more than reordering explains: a new budget day
+                self._estimate = None
+            low, high = self._lowest - self._inflight, self._lowest
+            if self._estimate is None or self._estimate < low:
+                self._estimate = low  # first answer, a new day, or failures the server did not charge
+            elif self._estimate > high:
+                self._estimate = high  # someone else spent too
 
     def server_exhausted(self, resume_at: datetime | None, message: str) -> datetime:
         """The server answered 429 "daily request budget exceeded": refuse locally until the returned time."""
@@ -243,7 +267,7 @@ class DailyBudget:
     def _forget(self) -> None:
         self._resume_at = None
         self._exhausted_reason = ""
-        self.remaining = None
+        self._estimate = self._lowest = None
 
     def _mark_exhausted(self, reason: str, resume_at: datetime) -> None:
         self._exhausted_reason = reason

@@ -147,7 +147,8 @@ def run_sync(
         result.requests = int(stats["total_requests"])
         result.tokens = int(stats["total_tokens"])
     if result.exit_code == EXIT_OK:
-        result.rows = dict(_iter_row_counts(pipeline))
+        markers = ctx.markers  # delete markers of replaced child tables are not rows
+        result.rows = {t: n - markers.get(t, 0) for t, n in _iter_row_counts(pipeline)}
         if ctx.budget_error is not None:
             result.exit_code, result.status = EXIT_BUDGET, "budget_exhausted"
             result.resume_at = ctx.budget_error.resume_at

@@ -43,6 +43,7 @@ from .deletes import ReconcileAborted, reconcile, reconcile_due
 from .entities import ENTITY_BY_NAME, ChildList, Entity, PerParentChild, resolve_entities
 from .errors import DailyBudgetExhausted, PipedriveNotFoundError, PipedrivePermissionError
 from .options import SyncOptions, build_options
+from .pagination import Page, iter_concurrent, split_time_range
 from .rows import TableBuilder, child_rows, collapse_reference, format_v1_timestamp, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class SyncContext:
         self._pool: ThreadPoolExecutor | None = None
         self._field_maps: dict[str, dict[str, Any]] = {}
         self.reconciliation: dict[str, dict[str, int]] = {}
+        self.markers: dict[str, int] = {}
         self._engine: tuple[Any, str] | None = None
 
     def destination_engine(self) -> tuple[Any, str]:
@@ -95,6 +97,12 @@ class SyncContext:
                 # NullPool: no connection outlives its query, so dlt's loader can reopen a DuckDB file
                 self._engine = (db.engine_for_pipeline(pipeline, poolclass=NullPool), db.dataset_schema(pipeline))
             return self._engine
+
+    def count_markers(self, table: str, n: int) -> None:
+        """Delete markers (tombstones) emitted, so reports count rows, not markers."""
+        if n:
+            with self._lock:
+                self.markers[table] = self.markers.get(table, 0) + n
 
     def record_reconcile(self, entity: str, report: dict[str, int]) -> None:
         with self._lock:
@@ -210,16 +218,6 @@ def _fields_hints(table: str) -> Any:
     return dlt.mark.make_hints(table_name=table, write_disposition=MERGE, primary_key="key")
 
 
-def _options_hints(table: str) -> Any:
-    return dlt.mark.make_hints(
-        table_name=table,
-        write_disposition=MERGE,
-        primary_key="",
-        merge_key="field_key",
-        columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # page -> tables
 
@@ -288,9 +286,7 @@ class PageTransformer:
             if tbl is not None:
                 out.append(dlt.mark.with_hints(tbl, _fields_hints(ft), create_table_variant=True))
             stones = [{"field_key": r["key"], TOMBSTONE: True} for r in field_rows]
-            tbl = self.builder(ot, {TOMBSTONE: "bool"}, key="field_key").to_arrow(stones + option_rows)
-            if tbl is not None:
-                out.append(dlt.mark.with_hints(tbl, _options_hints(ot), create_table_variant=True))
+            out.extend(self._replaced(ot, "field_key", stones + option_rows))
         return out
 
     def finish(self) -> list[Any]:
@@ -358,16 +354,20 @@ class PageTransformer:
                     stone["_position"] = -1
                 out.extend(self._child_table(table, stones))
             else:
-                tbl = self.builder(table, {TOMBSTONE: "bool"}, key=key).to_arrow(stones)
-                if tbl is not None:
-                    out.append(dlt.mark.with_hints(tbl, _child_hints(table, key), create_table_variant=True))
+                out.extend(self._replaced(table, key, stones))
         return out
 
     def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
-        tbl = self.builder(table, {TOMBSTONE: "bool", "_position": "bigint"}, key=self.parent_key).to_arrow(rows)
+        return self._replaced(table, self.parent_key, rows, {TOMBSTONE: "bool", "_position": "bigint"})
+
+    def _replaced(self, table: str, key: str, rows: list[dict[str, Any]],
+                  explicit: dict[str, str] | None = None) -> list[Any]:
+        """A table replaced per ``key`` value: delete markers first, then the current rows."""
+        tbl = self.builder(table, explicit or {TOMBSTONE: "bool"}, key=key).to_arrow(rows)
         if tbl is None:
             return []
-        return [dlt.mark.with_hints(tbl, _child_hints(table, self.parent_key), create_table_variant=True)]
+        self.ctx.count_markers(table, sum(1 for r in rows if r.get(TOMBSTONE)))
+        return [dlt.mark.with_hints(tbl, _child_hints(table, key), create_table_variant=True)]
 
     def children_chunks(self, rows: list[dict[str, Any]], skip: int) -> Iterator[tuple[int, list[Any]]]:
         """Per-parent children (products, participants, followers) of a page's parents, in chunks.
@@ -393,10 +393,7 @@ class PageTransformer:
                         row = {k: collapse_reference(v) for k, v in item.items()}
                         row[child.parent_key] = pid
                         kid_rows.append(row)
-                tbl = self.builder(child.table, {TOMBSTONE: "bool"}, key=child.parent_key).to_arrow(kid_rows)
-                if tbl is not None:
-                    tables.append(dlt.mark.with_hints(tbl, _child_hints(child.table, child.parent_key),
-                                                      create_table_variant=True))
+                tables.extend(self._replaced(child.table, child.parent_key, kid_rows))
             yield start + len(chunk), tables
 
     def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
@@ -427,52 +424,84 @@ def _has_children(row: dict[str, Any], child: PerParentChild) -> bool:
 # generators per strategy
 
 
+def _backfill_slices(entity: Entity, ctx: SyncContext, until: datetime) -> list[tuple[str | None, str]]:
+    """Time slices for a first (backfill) window, so one entity's history downloads in parallel.
+
+    The lower bound is estimated from the ``add_time`` of the lowest id (one page of 1 record);
+    slice 0 is open-ended below, so a record older than the estimate is still read — the
+    estimate only affects balance, never completeness.
+    """
+    n = ctx.options.max_workers * 2
+    if n < 2:
+        return [(None, format_v1_timestamp(until))]
+    probe = next(iter(ctx.client.iter_cursor(f"{entity.path}/collection", {"until": until}, limit=1)), None)
+    first = probe.items[0] if probe and probe.items else None
+    low = _record_time({"update_time": first.get("add_time")}) if first else None
+    if low is None or low >= until:
+        return [(None, format_v1_timestamp(until))]
+    bounds = split_time_range(low, until, n)
+    out: list[tuple[str | None, str]] = []
+    for i, (start, end) in enumerate(bounds):
+        out.append((None if i == 0 else format_v1_timestamp(start), format_v1_timestamp(end)))
+    return out
+
+
+def _new_window(entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> dict[str, Any]:
+    opts = ctx.options
+    last_until = state.get("last_until")
+    since = parse_timestamp(last_until) - timedelta(seconds=opts.overlap_seconds) if last_until else opts.start_date
+    until = ctx.window_end()
+    streams: dict[str, Any] = {}
+    if since is None:
+        for i, (s_since, s_until) in enumerate(_backfill_slices(entity, ctx, until)):
+            streams[f"live:{i}"] = {"since": s_since, "until": s_until, "cursor": None, "skip": 0}
+    else:
+        streams["live"] = {"since": format_v1_timestamp(since), "until": format_v1_timestamp(until),
+                           "cursor": None, "skip": 0}
+    if entity.has_deleted_status:
+        streams["deleted"] = {"since": format_v1_timestamp(since) if since else None,
+                              "until": format_v1_timestamp(until), "cursor": None, "skip": 0}
+    return {"until": format_v1_timestamp(until), "streams": streams}
+
+
 def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
                       xf: PageTransformer) -> Iterator[Any]:
-    """Cursor entity: the window [since, until] over /collection, one stream per status."""
-    opts = ctx.options
+    """Cursor entity: the window over /collection as one or more streams (time slices, deleted deals).
+
+    Streams run concurrently under the client's shared limiter; each stream's position (cursor,
+    and how many parents of the current page already have their children) is saved after every
+    page it contributes, so a stopped run resumes exactly there.
+    """
     pending = state.get("pending")
     if pending is None:
-        last_until = state.get("last_until")
-        if last_until:
-            since = parse_timestamp(last_until) - timedelta(seconds=opts.overlap_seconds)
-        else:
-            since = opts.start_date
-        until = ctx.window_end()
-        streams = {"live": None}
-        if entity.has_deleted_status:
-            streams["deleted"] = None
-        pending = {
-            "since": format_v1_timestamp(since) if since else None,
-            "until": format_v1_timestamp(until),
-            "streams": streams,
-        }
-        state["pending"] = pending
-    for stream, pos in list(pending["streams"].items()):
-        if pos == "done":
-            continue
-        pos = pos if isinstance(pos, dict) else {"cursor": pos, "skip": 0}
-        params: dict[str, Any] = dict(entity.params)
-        params.pop("user_id", None)  # /collection returns all users' records already
-        if pending["since"]:
-            params["since"] = pending["since"]
-        params["until"] = pending["until"]
-        if stream == "deleted":
+        pending = state["pending"] = _new_window(entity, ctx, state)
+    keys = [k for k, pos in pending["streams"].items() if pos != "done"]
+
+    def stream(key: str) -> Callable[[], Iterator[Page]]:
+        pos = pending["streams"][key]
+        params: dict[str, Any] = {k: v for k, v in entity.params.items() if k != "user_id"}
+        if pos["since"]:
+            params["since"] = pos["since"]
+        params["until"] = pos["until"]
+        if key == "deleted":
             params["status"] = "deleted"
         if pos["cursor"]:
             params["cursor"] = pos["cursor"]
-        current = pos["cursor"]
-        skip = int(pos.get("skip") or 0)
-        for page in ctx.client.iter_cursor(f"{entity.path}/collection", params):
-            tables, rows = xf.transform_rows(page.items)
-            yield from tables
-            for done, child_tables in xf.children_chunks(rows, skip):
-                yield from child_tables
-                pending["streams"][stream] = {"cursor": current, "skip": done}
-            skip = 0
-            current = page.next
-            pending["streams"][stream] = {"cursor": current, "skip": 0} if current else "done"
-        pending["streams"][stream] = "done"
+        return lambda: ctx.client.iter_cursor(f"{entity.path}/collection", params)
+
+    for index, page in iter_concurrent([stream(k) for k in keys], ctx.options.max_workers):
+        key = keys[index]
+        pos = pending["streams"][key]
+        tables, rows = xf.transform_rows(page.items)
+        yield from tables
+        for done, child_tables in xf.children_chunks(rows, int(pos.get("skip") or 0)):
+            yield from child_tables
+            pos["skip"] = done
+        pos["skip"] = 0
+        if page.next:
+            pos["cursor"] = page.next
+        else:
+            pending["streams"][key] = "done"
     state["last_until"] = pending["until"]
     state.pop("pending", None)
 

@@ -14,24 +14,29 @@ from __future__ import annotations
 
 import sys
 
-from pipedrive_source.runner import ConfigError, make_pipeline, run_sync
+from pipedrive_source.progress import SyncProgress
+from pipedrive_source.runner import DEFAULT_DATASET, ConfigError, make_pipeline, run_sync
 
 DUCKDB_PATH = "pipedrive.duckdb"
-DATASET = "pipedrive"
+DATASET = DEFAULT_DATASET  # "crm" (a schema named like the DuckDB file would confuse DuckDB's binder)
 PIPELINE_NAME = "pipedrive"
 ENTITIES: list[str] | None = None  # e.g. ["deals", "persons", "organizations"]; None = default set
 
 
 def main() -> int:
+    progress = SyncProgress("auto")  # live table on a terminal, log lines under cron/systemd; "none" to silence
     pipeline = make_pipeline(
-        "duckdb", dataset_name=DATASET, pipeline_name=PIPELINE_NAME, duckdb_path=DUCKDB_PATH, progress="log"
+        "duckdb", dataset_name=DATASET, pipeline_name=PIPELINE_NAME, duckdb_path=DUCKDB_PATH, progress=progress
     )
     overrides = {"entities": ENTITIES} if ENTITIES else {}
+    progress.begin()
     try:
         result = run_sync(pipeline, **overrides)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        progress.end()
     print(
         f"{result.status}: {sum(result.rows.values())} rows in {len(result.rows)} tables, "
         f"{result.requests} requests, {result.tokens} tokens, {result.seconds:.1f}s"

@@ -15,22 +15,27 @@ from __future__ import annotations
 
 import sys
 
-from pipedrive_source.runner import ConfigError, make_pipeline, run_sync
+from pipedrive_source.progress import SyncProgress
+from pipedrive_source.runner import DEFAULT_DATASET, ConfigError, make_pipeline, run_sync
 
-DATASET = "pipedrive"
+DATASET = DEFAULT_DATASET  # "crm" (a schema named like the DuckDB file would confuse DuckDB's binder)
 PIPELINE_NAME = "pipedrive_postgres"
 ENTITIES: list[str] | None = None  # None = default set
 RECONCILE_NOW = False  # True: run the id reconciliation (deleted persons/orgs/...) in this run
 
 
 def main() -> int:
-    pipeline = make_pipeline("postgres", dataset_name=DATASET, pipeline_name=PIPELINE_NAME, progress="log")
+    progress = SyncProgress("auto")  # live table on a terminal, log lines under cron/systemd; "none" to silence
+    pipeline = make_pipeline("postgres", dataset_name=DATASET, pipeline_name=PIPELINE_NAME, progress=progress)
     overrides = {"entities": ENTITIES} if ENTITIES else {}
+    progress.begin()
     try:
         result = run_sync(pipeline, reconcile_now=RECONCILE_NOW, **overrides)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        progress.end()
     print(
         f"{result.status}: {sum(result.rows.values())} rows in {len(result.rows)} tables, "
         f"{result.requests} requests, {result.tokens} tokens, {result.seconds:.1f}s"

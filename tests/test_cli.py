@@ -279,7 +279,7 @@ def test_status_after_demo(demo_run: tuple[Path, subprocess.CompletedProcess[str
     assert report["daily_budget_seen"]
     human = run_cli(["status", "--pipeline-name", cli.DEMO_PIPELINE], cwd)
     assert human.returncode == 0, human.stderr
-    assert "deals" in human.stdout and "last_until" in human.stdout
+    assert re.search(r"│ deals +│ until 20\d\d-\d\d-\d\d", human.stdout), human.stdout
 
 
 def test_status_without_a_pipeline_exits_2(tmp_path: Path) -> None:
@@ -366,7 +366,7 @@ def test_run_into_postgres_then_status(tmp_path: Path, simulator: Any, postgres_
         "SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN,
         "DESTINATION__POSTGRES__CREDENTIALS": postgres_db.dlt_credentials,
     }
-    args = ["run", "--destination", "postgres", "--dataset", "crm", "--base-url", simulator.base_url,
+    args = ["run", "--destination", "postgres", "--dataset", "cli_run", "--base-url", simulator.base_url,
             "--entities", "deals,stages", "--progress", "log"]
     proc = run_cli(args, tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -374,7 +374,7 @@ def test_run_into_postgres_then_status(tmp_path: Path, simulator: Any, postgres_
     import sqlalchemy as sa
 
     with postgres_db.engine().connect() as conn:
-        deals = conn.execute(sa.text("SELECT COUNT(*) FROM crm.deals")).scalar_one()
+        deals = conn.execute(sa.text("SELECT COUNT(*) FROM cli_run.deals")).scalar_one()
     assert deals == simulator.company.count("deals", include_deleted_deals=True)
     status = run_cli(["status", "--json"], tmp_path, env=env)
     assert status.returncode == 0, status.stderr
@@ -382,3 +382,51 @@ def test_run_into_postgres_then_status(tmp_path: Path, simulator: Any, postgres_
     assert report["destination"] == "postgres"
     assert report["entities"]["deals"]["rows_in_destination"] == deals
     assert postgres_db.dlt_credentials.split("@")[0].split(":")[-1] not in status.stdout  # no password shown
+
+
+def _script_env(cwd: Path, sim: Any, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__", "DLT_"))}
+    env.update({"DLT_DATA_DIR": str(cwd / "dlt"), "RUNTIME__DLTHUB_TELEMETRY": "false",
+                "SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN, "SOURCES__PIPEDRIVE__BASE_URL": sim.base_url, **extra})
+    return env
+
+
+def test_pipeline_script_duckdb_template(tmp_path: Path, simulator_factory: Any) -> None:
+    sim = simulator_factory(scale=20, rate_limit=False)
+    script = REPO / "pipelines" / "pipedrive_to_duckdb.py"
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=_script_env(tmp_path, sim),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("ok: ")
+    with duckdb.connect(str(tmp_path / "pipedrive.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM crm.deals").fetchone()[0] == 20
+
+
+@pytest.mark.postgres
+def test_pipeline_script_postgres_template(tmp_path: Path, simulator_factory: Any, postgres_db: Any) -> None:
+    sim = simulator_factory(scale=20, rate_limit=False)
+    script = REPO / "pipelines" / "pipedrive_to_postgres.py"
+    env = _script_env(tmp_path, sim, DESTINATION__POSTGRES__CREDENTIALS=postgres_db.dlt_credentials)
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import sqlalchemy as sa
+
+    with postgres_db.engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM crm.deals")).scalar_one() == 20
+
+
+def test_cron_example_treats_budget_stop_as_success(tmp_path: Path, simulator_factory: Any) -> None:
+    """The cron wrapper for real: a budget stop (exit 3) is "continue next time" (0), a config error stays 2."""
+    sim = simulator_factory(scale=60, daily_budget=BUDGET_TOKENS)
+    env = _script_env(tmp_path, sim, VENV=str(Path(sys.executable).parent.parent), WORKDIR=str(tmp_path),
+                      DESTINATION="duckdb")
+    script = str(REPO / "pipelines" / "cron_example.sh")
+    env["SOURCES__PIPEDRIVE__ENTITIES"] = '["deals", "persons", "organizations"]'
+    proc = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "daily token budget reached" in proc.stdout
+    env.pop("SOURCES__PIPEDRIVE__API_TOKEN")
+    proc = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "configuration error" in proc.stdout

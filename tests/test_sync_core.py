@@ -127,14 +127,14 @@ def test_run_without_changes_is_one_request_per_cursor_stream(simulator: Any, tm
 def test_records_on_window_boundaries_are_neither_lost_nor_duplicated(simulator_factory, tmp_path) -> None:
     sim = simulator_factory(scale="small", rate_limit=False, start_time=FROZEN)
     p = duckdb_pipeline(tmp_path)
-    assert sync(sim, p, overlap_seconds=0, safety_lag_seconds=0).exit_code == EXIT_OK
+    assert sync(sim, p, entities=["deals"], children=False, overlap_seconds=0, safety_lag_seconds=0).exit_code == EXIT_OK
     until1 = parse_timestamp(p.state["sources"]["pipedrive"]["resources"]["deals"]["last_until"])
     assert until1 == FROZEN
     ids = [r["id"] for r in sim.company.visible("deals")][:2]
     api(sim, "PUT", f"/deals/{ids[0]}", json={"title": "on the since boundary"})  # update_time == since of run 2
     sim.clock.advance(30)
     api(sim, "PUT", f"/deals/{ids[1]}", json={"title": "on the until boundary"})  # update_time == until of run 2
-    assert sync(sim, p, overlap_seconds=0, safety_lag_seconds=0).exit_code == EXIT_OK
+    assert sync(sim, p, entities=["deals"], children=False, overlap_seconds=0, safety_lag_seconds=0).exit_code == EXIT_OK
     got = rows(p, "select id, title, count(*) over (partition by id) as n from {schema}.deals where id in (:a, :b)",
                a=ids[0], b=ids[1])
     assert {r["id"]: (r["title"], r["n"]) for r in got} == {
@@ -150,9 +150,9 @@ def test_records_on_window_boundaries_are_neither_lost_nor_duplicated(simulator_
 def test_non_admin_token_falls_back_to_offset_lists(simulator: Any, tmp_path, caplog) -> None:
     admin = duckdb_pipeline(tmp_path, "admin")
     user = duckdb_pipeline(tmp_path, "user")
-    assert sync(simulator, admin, entities=["deals", "persons", "organizations", "activities"]).exit_code == EXIT_OK
-    res = sync(simulator, user, token=simulator.config.user_token,
-               entities=["deals", "persons", "organizations", "activities"])
+    four = ["deals", "persons", "organizations", "activities"]
+    assert sync(simulator, admin, entities=four, children=False).exit_code == EXIT_OK
+    res = sync(simulator, user, token=simulator.config.user_token, entities=four, children=False)
     assert res.exit_code == EXIT_OK, res.message
     assert "falling back" in caplog.text
     uid = simulator.company.regular_user_id

@@ -160,8 +160,8 @@ def _ensure_routes() -> None:
     global _loaded
     if _loaded:
         return
-    from . import v1_read, v1_write
-    for method, template, fn, is_search in v1_read.ROUTES + v1_write.ROUTES:
+    from . import v1_read, v1_read_extra, v1_write
+    for method, template, fn, is_search in v1_read.ROUTES + v1_read_extra.ROUTES + v1_write.ROUTES:
         _register(method, template, fn, is_search)
     _loaded = True
 

@@ -65,10 +65,9 @@ def q_ts(req: SimRequest, name: str) -> int | None:
 
 def path_int(req: SimRequest, name: str = "id") -> int:
     raw = req.path_params.get(name, "")
-    try:
-        v = int(raw)
-    except ValueError:
-        raise ApiError(400, f"Path parameter '{name}' must be an integer") from None
+    if not (raw.isascii() and raw.isdigit()):
+        raise ApiError(400, f"Path parameter '{name}' must be an integer")
+    v = int(raw)
     if v < 1:
         raise ApiError(404, "Not found")
     return v

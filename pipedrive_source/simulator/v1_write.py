@@ -540,8 +540,11 @@ def _apply_person(c: "Company", d: dict, b: dict, now: str) -> None:
     if "label" in b:
         d["label"] = _int(b, "label")
         d["label_ids"] = [d["label"]] if d["label"] else []
-    if "label_ids" in b and isinstance(b["label_ids"], list):
-        d["label_ids"] = [int(x) for x in b["label_ids"]]
+    if "label_ids" in b:
+        ids = b["label_ids"]
+        if not isinstance(ids, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in ids):
+            raise ApiError(400, "Parameter 'label_ids' must be a list of integers")
+        d["label_ids"] = list(ids)
     _apply_customs(c, "persons", d, b)
     d["update_time"] = now
 

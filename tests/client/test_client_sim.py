@@ -326,3 +326,40 @@ def test_writes_are_not_replayed_after_the_server_may_have_acted(standin_factory
     with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token) as client:
         assert client.request("POST", "/deals", json={"title": "x"})["data"]["body"] == {"title": "x"}
         assert client.stats.tokens == {"POST /v1/deals": 10}
+
+
+def test_oauth_falls_back_to_the_configured_token_when_the_saved_one_is_dead(standin_factory: Callable,
+                                                                             tmp_path: Path) -> None:
+    sim = _oauth_sim(standin_factory)
+    first = _creds(sim, tmp_path, access_token=None)
+    with PipedriveClient(base_url=sim.base_url, oauth=first) as client:
+        client.get("/deals/1")  # refresh -> rotated pair saved
+    saved = orjson.loads(Path(first.token_file).read_bytes())
+    # the saved refresh token gets used elsewhere (dead now), and the app is re-authorized: new configured token
+    httpx.post(f"{sim.url}/oauth/token", auth=("cid-123", "client-secret-9b2e"),
+               data={"grant_type": "refresh_token", "refresh_token": saved["refresh_token"]}).raise_for_status()
+    sim.clock.advance(3700)  # and the saved access token has expired
+    fresh = _creds(sim, tmp_path, access_token=None)
+    with PipedriveClient(base_url=sim.base_url, oauth=fresh) as client:
+        assert client.get("/deals/2")["data"]["id"] == 2
+        assert client.stats.token_refreshes == 1
+
+
+def test_reserve_holds_with_concurrent_threads(standin_factory: Callable) -> None:
+    sim = standin_factory(rate_limit=True, daily_budget=1000)  # reserve 20 % = 200 tokens; /deals costs 20
+    with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token, max_workers=4) as client:
+        def hammer() -> int:
+            done = 0
+            try:
+                while True:
+                    client.get("/deals", {"limit": 1})
+                    done += 1
+            except DailyBudgetExhausted:
+                return done
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            done = sum(pool.map(lambda _: hammer(), range(4)))
+    left = sim.stats()["tokens_remaining"]
+    assert left == 200 and done == 40  # never a token of the reserve spent, none wasted

@@ -28,6 +28,7 @@ from pipedrive_source.pagination import (
     iter_concurrent,
     iter_cursor,
     iter_offset,
+    iter_v2_cursor,
     max_limit_for,
     split_time_range,
 )
@@ -249,6 +250,17 @@ def test_iter_cursor_checks_success_and_repeats() -> None:
     loop = Envelopes([{"success": True, "data": [], "additional_data": {"next_cursor": "x"}}] * 2)
     with pytest.raises(PipedriveError, match="already returned"):
         list(iter_cursor(loop, "/deals/collection"))
+
+
+def test_iter_v2_cursor_asks_v2() -> None:
+    get = Envelopes([
+        {"success": True, "data": [{"id": 1}], "additional_data": {"next_cursor": "eyJpZCI6MX0"}},
+        {"success": True, "data": None, "additional_data": {"next_cursor": None}},
+    ])
+    pages = list(iter_v2_cursor(get, "/deals", {"updated_since": "2024-01-01T00:00:00Z"}, limit=100))
+    assert [p.items for p in pages] == [[{"id": 1}], []]
+    assert [c[2] for c in get.calls] == ["v2", "v2"]
+    assert get.calls[1][1] == {"updated_since": "2024-01-01T00:00:00Z", "limit": 100, "cursor": "eyJpZCI6MX0"}
 
 
 def test_max_limits() -> None:

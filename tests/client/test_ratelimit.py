@@ -150,11 +150,37 @@ def test_budget_resumes_after_resume_at_and_on_new_day() -> None:
         budget.reserve_cost(10)
     clock["now"] = datetime(2026, 3, 5, 0, 0, 1, tzinfo=UTC)
     budget.reserve_cost(10)  # past resume_at: knowledge forgotten, the server is asked again
-    budget.release(10)
+    budget.observe(1000, 990, settle=10)
+    assert budget.snapshot().remaining == 990 and budget.estimate == 990
+
+
+def test_budget_estimate_is_local_accounting_clamped_by_the_server() -> None:
+    budget = DailyBudget(0.2)
     budget.observe(1000, 990)
-    assert budget.snapshot().remaining == 990
-    budget.observe(1000, 995)  # answers out of order differ a little: keep the lower value
-    assert budget.snapshot().remaining == 990
+    budget.reserve_cost(10)
+    budget.reserve_cost(10)
+    assert budget.estimate == 970
+    budget.observe(1000, 985, settle=10)  # the other call is charged or not yet: truth in [975, 985]
+    assert budget.estimate == 975
+    budget.observe(1000, 960, settle=10)  # someone else spent 15
+    assert budget.estimate == 960
+    budget.reserve_cost(20)
+    budget.observe(1000, 960, settle=20, charged=False)  # a 429: refunded
+    assert budget.estimate == 960
+    budget.reserve_cost(20)
+    budget.release(20)  # connection lost: assume charged until the server says otherwise
+    assert budget.estimate == 940
+    budget.observe(1000, 960)
+    assert budget.estimate == 960
+    budget.observe(1000, 990)  # a late answer produced before others: ignored
+    assert budget.estimate == 960 and budget.snapshot().remaining == 990
+    budget.observe(1000, 1000, settle=0)  # still within reordering distance (< 200): ignored
+    assert budget.estimate == 960
+    budget.observe(10_000, 9_000)  # a new limit
+    assert budget.estimate == 9_000
+    budget.observe(10_000, 5_000)
+    budget.observe(10_000, 9_990)  # far above: a new budget day
+    assert budget.estimate == 9_990
 
 
 def test_server_exhausted_uses_the_servers_time() -> None:

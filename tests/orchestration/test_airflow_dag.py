@@ -114,3 +114,74 @@ def test_airflow_dag_layout_parses_without_credentials(tmp_path, destination, pa
     assert {report["trigger_rules"][t] for t in CURSOR_TASKS | rest} == {"all_done"}
     assert report["max_active_tasks"] == parallel and report["max_active_runs"] == 1
     assert report["retries"]["pipedrive_deals"] == 3
+
+
+def _run_tasks_concurrently(venv: Path, env: dict[str, str], task_ids: list[str], logical: str,
+                            logs: Path) -> dict[str, int]:
+    """What parallel Airflow workers do: each task in its own process (``airflow tasks test``), at once."""
+    logs.mkdir(exist_ok=True)
+    procs = {}
+    for task_id in task_ids:
+        out = open(logs / f"{task_id}.log", "w")
+        procs[task_id] = (subprocess.Popen([str(venv / "bin" / "airflow"), "tasks", "test", "pipedrive_sync",
+                                            task_id, logical], env=env, stdout=out, stderr=subprocess.STDOUT), out)
+    codes = {}
+    for task_id, (proc, out) in procs.items():
+        codes[task_id] = proc.wait(timeout=900)
+        out.close()
+    return codes
+
+
+def _pg_counts(engine, tables: list[str]) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    with engine.connect() as con:
+        present = {r[0] for r in con.execute(sa.text(
+            "select table_name from information_schema.tables where table_schema = 'crm'"))}
+        return {t: con.execute(sa.text(f'select count(*) from crm."{t}"')).scalar() for t in tables if t in present}
+
+
+@pytest.mark.postgres
+def test_airflow_parallel_tasks_into_postgres(simulator, postgres_db, tmp_path):
+    """The cursor entities really run at the same time (separate processes) into one Postgres dataset."""
+    from tests.orchestration.harness import expected_entity_counts
+
+    venv = ensure_venv("airflow")
+    dag_file, base = _airflow_home(venv, tmp_path)
+    connection = json.dumps({"conn_type": "http", "host": simulator.base_url,
+                             "password": simulator.config.api_token})
+    env = clean_env(tmp_path, **base, PIPEDRIVE_DESTINATION="postgres",
+                    DESTINATION__POSTGRES__CREDENTIALS=postgres_db.dlt_credentials,
+                    AIRFLOW_CONN_PIPEDRIVE_DEFAULT=connection)
+    logical = "2026-11-23T10:00:00+00:00"
+    assert _run_tasks_concurrently(venv, env, ["pipedrive_reference"], logical, tmp_path / "s1") == {
+        "pipedrive_reference": 0}
+    cursor = sorted(CURSOR_TASKS)
+    codes = _run_tasks_concurrently(venv, env, cursor, logical, tmp_path / "s2")
+    assert codes == dict.fromkeys(cursor, 0), (codes, (tmp_path / "s2").iterdir())
+    rest = ["pipedrive_notes", "pipedrive_leads", "pipedrive_products", "pipedrive_files"]
+    codes = _run_tasks_concurrently(venv, env, rest, logical, tmp_path / "s3")
+    assert codes == dict.fromkeys(rest, 0), codes
+
+    expected = expected_entity_counts(simulator.company)
+    engine = postgres_db.engine()
+    assert _pg_counts(engine, list(expected)) == expected
+    assert _pg_counts(engine, ["deal_products", "person_emails"])["deal_products"] > 0
+    import sqlalchemy as sa
+
+    with engine.connect() as con:
+        names = {r[0] for r in con.execute(sa.text("select distinct pipeline_name from crm._dlt_pipeline_state"))}
+    assert {"pipedrive_reference", "pipedrive_deals", "pipedrive_persons", "pipedrive_notes"} <= names
+
+    # again, concurrently: each task restored its own state, so this is incremental
+    deal_id = change_deal(simulator, "renamed between parallel runs")
+    simulator.reset_stats()
+    codes = _run_tasks_concurrently(venv, env, cursor, "2026-11-23T11:00:00+00:00", tmp_path / "s4")
+    assert codes == dict.fromkeys(cursor, 0), codes
+    stats = simulator.stats()
+    per_deal = sum(n for k, n in stats["requests"].items() if k.startswith("GET /v1/deals/{id}/"))
+    assert per_deal <= 3 and total_requests(stats) < 40, stats["requests"]
+    with engine.connect() as con:
+        title = con.execute(sa.text("select title from crm.deals where id = :i"), {"i": deal_id}).scalar()
+    assert title == "renamed between parallel runs"
+    assert _pg_counts(engine, list(expected)) == expected_entity_counts(simulator.company)

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-KINDS = {"airflow": "airflow", "dagster": "dagster"}  # kind -> pyproject extra
+# kind -> pyproject extras (postgres: the Airflow tests also run parallel tasks against PostgreSQL)
+KINDS = {"airflow": "airflow,postgres", "dagster": "dagster"}
 _DONE = ".pipedrive-venv-ok"
 _FORMAT = "1"  # bump when the way a venv is built changes
 
@@ -37,7 +38,7 @@ def venvs_root() -> Path:
 def requirements_hash(kind: str) -> str:
     """Hash of everything that decides the venv's content."""
     h = hashlib.sha256()
-    for part in (_FORMAT, kind, sys.version, str(REPO), (REPO / "pyproject.toml").read_text()):
+    for part in (_FORMAT, kind, KINDS[kind], sys.version, str(REPO), (REPO / "pyproject.toml").read_text()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]

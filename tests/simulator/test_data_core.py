@@ -489,3 +489,59 @@ def test_references_agree_with_the_referenced_records(api: DirectApi) -> None:
         if a["deal_id"]:
             assert a["deal_title"] == deals[a["deal_id"]]["title"]
             assert a["person_id"] == (deals[a["deal_id"]]["person_id"] or {}).get("value")
+
+
+def test_secondary_get_endpoints_answer_with_envelopes(api: DirectApi) -> None:
+    from pipedrive_source.simulator import v1_read_extra
+
+    goal = api.get("/goals/find").data["goals"][0]["id"]
+    lead = api.company.lead_uuid(2)
+    pset = api.get("/permissionSets").data[0]["id"]
+    query = {"folder": "inbox", "start_date": "2024-01-01", "end_date": "2024-03-01", "period.start": "2024-01-01",
+             "period.end": "2024-12-31", "interval": "month", "amount": 3, "field_key": "add_time", "term": "an",
+             "entity_type": "person"}
+    not_found = {"/notes/{id}/comments/{commentId}", "/mailbox/mailThreads/{id}",
+                 "/mailbox/mailThreads/{id}/mailMessages", "/mailbox/mailMessages/{id}"}
+    for method, template, _fn, _search in v1_read_extra.ROUTES:
+        path = (template.replace("/goals/{id}", f"/goals/{goal}").replace("/leads/{id}", f"/leads/{lead}")
+                .replace("/permissionSets/{id}", f"/permissionSets/{pset}").replace("/projectTemplates/{id}",
+                                                                                       "/projectTemplates/1")
+                .replace("{id}", "3").replace("{commentId}", "1"))
+        a = api.call(method, path, query)
+        want = 404 if template in not_found else 200
+        assert a.status == want, (path, a.body)
+        assert a.body["success"] is (want == 200)
+    persons = api.get("/deals/3/persons").data or []
+    deal = api.get("/deals/3").data
+    assert len(persons) >= (1 if deal["person_id"] else 0)
+    assert api.get("/stages/2/deals", limit=500).data == [d for d in api.company.visible("deals")
+                                                          if d["stage_id"] == 2][:500] or None
+    assert api.get("/mailbox/mailThreads").status == 400
+    assert api.get("/deals/timeline", start_date="x", interval="month", amount=1, field_key="add_time").status == 400
+
+
+GARBAGE_QUERIES = [{"limit": "x"}, {"start": "-5"}, {"limit": "0"}, {"sort": "???"}, {"cursor": "@@"},
+                   {"since": "nope"}, {"until": "2026-13-45 99:99:99"}, {"status": "x"}, {"user_id": "me"},
+                   {"term": ""}, {"done": "2"}, {"org_id": "x"}, {"since_timestamp": "x"}, {"type": "x,y"},
+                   {"start_date": "tomorrow"}, {"items": "x"}, {"first_char": "ü"}, {"limit": "99999999999999999999"}]
+GARBAGE_BODIES = [None, {}, {"title": None}, {"title": 5, "value": "x"}, {"name": ["a"]}, {"ids": "a,b"},
+                  {"person_id": "abc"}, {"merge_with_id": "x"}, {"options": "x", "field_type": "enum", "name": "n"},
+                  {"product_id": 1, "item_price": "x", "quantity": 1}, {"user_id": 999}, {"label_ids": ["x"]},
+                  {"value": {"amount": 1}}, {"email": [1, 2]}, {"content": "c", "lead_id": "nope"}]
+
+
+def test_garbage_never_causes_a_server_error() -> None:
+    from pipedrive_source.simulator.api_v1 import routes
+
+    api = DirectApi(seed=13, scale=30)
+    for r in routes():
+        path = r.template.replace("{id}", "2").replace("{commentId}", "1")
+        for k, variant in enumerate(GARBAGE_BODIES if r.method != "GET" else GARBAGE_QUERIES):
+            if r.method == "GET":
+                a = api.call("GET", path, variant)
+            else:
+                a = api.call(r.method, path, {"ids": "1,x"} if k % 3 == 0 else None, variant)
+            assert a.status in (200, 201, 400, 403, 404), (r.method, path, variant, a.body)
+            assert (a.status < 300) == a.body["success"]
+    for bad in ("/deals/1e3", "/deals/-1", "/deals/%00", "/persons/ 4", "/leads/%%%"):
+        assert api.get(bad).status in (400, 404)
