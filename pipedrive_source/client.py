@@ -175,6 +175,13 @@ class PipedriveClient:
                  rate_headroom: float = 0.02) -> None:
         if bool(api_token) == bool(oauth):
             raise ValueError("give exactly one of api_token or oauth credentials")
+        # validate everything cheap before opening connections
+        self._limiter = SlidingWindowLimiter(burst_limit or burst_limit_for(plan, oauth=bool(oauth)),
+                                             headroom=rate_headroom, name="burst")
+        self._search_limiter = SlidingWindowLimiter(SEARCH_LIMIT, headroom=rate_headroom, name="search")
+        self.budget = DailyBudget(daily_reserve)
+        if base_url or company_domain:
+            resolve_api_root(base_url, company_domain)
         self.max_workers = max(1, max_workers)
         self.max_retries = max_retries
         self.max_retry_time = max_retry_time
@@ -201,10 +208,6 @@ class PipedriveClient:
             raise
         self.auth_kind = "oauth" if oauth else "api_token"
         self.plan = plan
-        self._limiter = SlidingWindowLimiter(burst_limit or burst_limit_for(plan, oauth=bool(oauth)),
-                                             headroom=rate_headroom, name="burst")
-        self._search_limiter = SlidingWindowLimiter(SEARCH_LIMIT, headroom=rate_headroom, name="search")
-        self.budget = DailyBudget(daily_reserve)
         self._stats = RunStats()
         self._stats_lock = threading.Lock()
         self._server_date: tuple[datetime, float] | None = None

@@ -6,8 +6,9 @@ place that knows how each destination maps dlt's dataset onto SQL:
 
 - ``duckdb``: the file from the destination credentials, dataset = a schema in that file.
   Needs the ``duckdb-engine`` dialect. The DuckDB file is locked by whichever process has it
-  open, and one process cannot open it twice with different settings: dispose the engine
-  (:func:`pipeline_engine` does it for you) before dlt loads into the file again.
+  open, and one process cannot open it twice with different settings. So DuckDB engines use
+  ``NullPool`` by default (no connection outlives its ``with engine.connect()`` block, the file is
+  free again between queries); still dispose engines you create (:func:`pipeline_engine` does).
 - ``postgres``: dataset = schema; driver psycopg2 (``dlt[postgres]``).
 - ``sqlalchemy``: the destination's own URL and ``engine_kwargs``. For SQLite dlt stores each
   dataset in a sibling file ``<stem>__<dataset><suffix>`` ATTACHed under the dataset name; our
@@ -26,12 +27,18 @@ never reflects: it reads ``information_schema`` (DuckDB, Postgres) or ``sqlite_m
 (SQLite) and builds lightweight ``sa.table()`` constructs. Use :func:`column_names` and friends
 instead of reflection.
 
+Threads: resolving a pipeline's destination config (``pipeline.destination_client()``) from
+several dlt extract workers at once corrupts dlt's process-global config contexts
+(``ContainerInjectableContextMangled``); the pipeline-level functions here serialise those calls
+behind one process-wide lock, and :func:`engine_and_schema` resolves once for both values.
+
 Credentials never appear in messages: engines are built from URL objects, and ``repr(engine)``
 masks the password.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -49,27 +56,41 @@ class DestinationNotSupported(ValueError):
 
 
 # -- engines --------------------------------------------------------------------------------
+_DLT_CONFIG_LOCK = threading.Lock()
+
+
+def _resolve(pipeline: Any) -> tuple[str, Any, str]:
+    """(destination type, credentials, SQL schema) of the pipeline, resolved under the lock."""
+    with _DLT_CONFIG_LOCK:
+        client = pipeline.destination_client()
+        return client.config.destination_type, client.config.credentials, str(client.sql_client.dataset_name)
+
+
 def dataset_schema(pipeline: Any) -> str:
-    """The SQL schema (DuckDB/Postgres) or attached database (SQLite) holding the dataset."""
-    client = pipeline.destination_client()
-    return str(client.sql_client.dataset_name)
+    """The SQL schema (DuckDB/Postgres) or attached database (SQLite) holding the dataset.
+
+    dlt normalizes ``pipeline.dataset_name`` ("Odd-Name_" -> "odd_namex"): always use this instead.
+    """
+    return _resolve(pipeline)[2]
+
+
+def engine_and_schema(pipeline: Any, **engine_kwargs: Any) -> tuple[Engine, str]:
+    """Engine + SQL schema with one config resolution. The caller must ``dispose()`` the engine."""
+    destination_type, credentials, schema = _resolve(pipeline)
+    return engine_for_destination(destination_type, credentials, dataset_name=schema, **engine_kwargs), schema
 
 
 def engine_for_pipeline(pipeline: Any, **engine_kwargs: Any) -> Engine:
     """An engine on the database `pipeline` loads into. The caller must ``dispose()`` it."""
-    client = pipeline.destination_client()
-    config = client.config
-    return engine_for_destination(
-        config.destination_type, config.credentials, dataset_name=client.sql_client.dataset_name, **engine_kwargs
-    )
+    return engine_and_schema(pipeline, **engine_kwargs)[0]
 
 
 @contextmanager
 def pipeline_engine(pipeline: Any, **engine_kwargs: Any) -> Iterator[tuple[Engine, str]]:
     """``with pipeline_engine(p) as (engine, schema):`` — disposed (DuckDB file released) on exit."""
-    engine = engine_for_pipeline(pipeline, **engine_kwargs)
+    engine, schema = engine_and_schema(pipeline, **engine_kwargs)
     try:
-        yield engine, dataset_schema(pipeline)
+        yield engine, schema
     finally:
         engine.dispose()
 
@@ -81,6 +102,7 @@ def engine_for_destination(destination_type: str, credentials: Any, *, dataset_n
         database = credentials.database
         if not database or database == ":memory:":
             raise DestinationNotSupported("an in-memory DuckDB destination cannot be opened from another engine")
+        engine_kwargs.setdefault("poolclass", sa.pool.NullPool)  # never hold the file lock between queries
         return sa.create_engine(sa.engine.URL.create("duckdb", database=str(database)), **engine_kwargs)
     if destination_type == "postgres":
         url = sa.engine.URL.create(

@@ -42,6 +42,7 @@ class SyncOptions:
     daily_reserve: float = 0.2
     max_workers: int = 4
     children: bool = True  # per-parent child tables (deal products/participants, followers)
+    checkpoint_seconds: int = 600  # load and commit a long backfill in rounds of this length (0 = one round)
 
     def __repr__(self) -> str:  # never print secrets
         return (f"SyncOptions(base_url={self.base_url!r}, company_domain={self.company_domain!r}, "
@@ -137,4 +138,5 @@ def build_options(**raw: object) -> SyncOptions:
         daily_reserve=reserve,
         max_workers=workers,
         children=bool(raw.get("children", True)),
+        checkpoint_seconds=int(raw.get("checkpoint_seconds", 600)),  # type: ignore[arg-type]
     )

@@ -108,18 +108,45 @@ def run_sync(
     *,
     full_refresh: bool = False,
     reconcile_now: bool = False,
+    max_rounds: int = 1000,
     **source_args: Any,
 ) -> SyncResult:
-    """Build the source (config from dlt config/secrets/env + ``source_args``), run it, report."""
+    """Build the source (config from dlt config/secrets/env + ``source_args``), run it, report.
+
+    A long backfill pauses at checkpoints (``checkpoint_seconds``); each round is a complete dlt run
+    (extract, normalize, load, state committed), and the next round continues from the saved state.
+    """
     started = time.monotonic()
     if reconcile_now:
         source_args["reconcile"] = "always"
+    total = SyncResult(EXIT_OK, "ok")
+    for round_no in range(max_rounds):
+        result, paused = _run_round(pipeline, full_refresh=full_refresh and round_no == 0, **source_args)
+        total.exit_code, total.status, total.message = result.exit_code, result.status, result.message
+        total.resume_at, total.load_info = result.resume_at, result.load_info
+        total.requests += result.requests
+        total.tokens += result.tokens
+        total.client_stats = result.client_stats
+        for table, n in result.rows.items():
+            total.rows[table] = total.rows.get(table, 0) + n
+        if result.exit_code != EXIT_OK or not paused:
+            break
+        log.info("checkpoint: round %d loaded; continuing the backfill", round_no + 1)
+    total.seconds = round(time.monotonic() - started, 3)
+    if total.exit_code == EXIT_OK:
+        total.message = f"synced {sum(total.rows.values())} rows into {len(total.rows)} tables"
+    log.info("%s (%d requests, %d tokens, %.1fs)", total.message, total.requests, total.tokens, total.seconds)
+    return total
+
+
+def _run_round(pipeline: dlt.Pipeline, *, full_refresh: bool, **source_args: Any) -> tuple[SyncResult, bool]:
+    started = time.monotonic()
     try:
         source = pipedrive_source(**source_args)
     except Exception as exc:  # dlt wraps errors raised while the source function runs
         cause = root_cause(exc)
         if isinstance(cause, ConfigError):
-            return SyncResult(EXIT_CONFIG, "config_error", message=str(cause), seconds=time.monotonic() - started)
+            return SyncResult(EXIT_CONFIG, "config_error", message=str(cause)), False
         raise
     ctx = last_context()
     assert ctx is not None
@@ -156,7 +183,4 @@ def run_sync(
                 f"stopped by the daily token budget; everything fetched so far is loaded. "
                 f"Run again after {result.resume_at:%Y-%m-%d %H:%M} UTC to continue where it stopped."
             )
-        else:
-            result.message = f"synced {sum(result.rows.values())} rows into {len(result.rows)} tables"
-    log.info("%s (%d requests, %d tokens, %.1fs)", result.message, result.requests, result.tokens, result.seconds)
-    return result
+    return result, ctx.paused and ctx.budget_error is None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -82,6 +83,8 @@ class SyncContext:
         self._field_maps: dict[str, dict[str, Any]] = {}
         self.reconciliation: dict[str, dict[str, int]] = {}
         self.markers: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.paused = False  # a resource stopped at a checkpoint: the runner runs another round
         self._engine: tuple[Any, str] | None = None
 
     def destination_engine(self) -> tuple[Any, str]:
@@ -97,6 +100,15 @@ class SyncContext:
                 # NullPool: no connection outlives its query, so dlt's loader can reopen a DuckDB file
                 self._engine = (db.engine_for_pipeline(pipeline, poolclass=NullPool), db.dataset_schema(pipeline))
             return self._engine
+
+    def checkpoint_due(self) -> bool:
+        """True once this round has run ``checkpoint_seconds``: long backfills load in rounds so a
+        killed process loses at most one round (dlt commits state only with a completed load)."""
+        limit = self.options.checkpoint_seconds
+        if limit <= 0 or time.monotonic() - self.started < limit:
+            return False
+        self.paused = True
+        return True
 
     def count_markers(self, table: str, n: int) -> None:
         """Delete markers (tombstones) emitted, so reports count rows, not markers."""
@@ -497,11 +509,15 @@ def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
         for done, child_tables in xf.children_chunks(rows, int(pos.get("skip") or 0)):
             yield from child_tables
             pos["skip"] = done
+            if done < len(rows) and ctx.checkpoint_due():
+                return  # the runner loads what we have and starts another round from `pending`
         pos["skip"] = 0
         if page.next:
             pos["cursor"] = page.next
         else:
             pending["streams"][key] = "done"
+        if ctx.checkpoint_due():
+            return
     state["last_until"] = pending["until"]
     state.pop("pending", None)
 
@@ -717,6 +733,7 @@ def pipedrive_source(
     daily_reserve: float = 0.2,
     max_workers: int = 4,
     children: bool = True,
+    checkpoint_seconds: int = 600,
 ) -> list[DltResource]:
     """Pipedrive company -> tables. No request is made here: only when the pipeline extracts."""
     options = build_options(**{k: v for k, v in locals().items()})

@@ -123,6 +123,30 @@ def test_ci_reads_its_commands_from_the_readme() -> None:
     assert test == "pytest"
 
 
+def test_config_toml_lists_every_source_option_at_its_default() -> None:
+    """.dlt/config.toml documents each non-secret source argument, commented out, at the signature's default."""
+    import inspect
+    import tomllib
+
+    from pipedrive_source.source import pipedrive_source
+
+    text = (REPO / ".dlt" / "config.toml").read_text()
+    section = text.split("\n[sources.pipedrive]\n", 1)[1].split("\n[", 1)[0]
+    documented: dict[str, Any] = {}
+    for line in section.splitlines():
+        m = re.match(r"^# ([a-z_]+) = (.+?)(\s+#.*)?$", line)
+        if m:
+            documented[m.group(1)] = tomllib.loads(f"v = {m.group(2)}")["v"]
+    secrets = {"api_token", "oauth_client_id", "oauth_client_secret", "oauth_refresh_token"}
+    for name, param in inspect.signature(pipedrive_source).parameters.items():
+        if name in secrets:
+            assert name in (REPO / ".dlt" / "secrets.toml.example").read_text()
+            continue
+        assert name in documented, f"{name} missing from .dlt/config.toml"
+        if isinstance(param.default, (str, int, float, bool)):
+            assert documented[name] == param.default, (name, documented[name], param.default)
+
+
 # -- config errors: exit 2, one line, before any request -------------------------------------------
 
 

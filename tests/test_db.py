@@ -161,23 +161,42 @@ def test_upsert_is_refused_by_the_sqlalchemy_destination(tmp_path, request):
         pipeline.run(upserts())
 
 
-def test_duckdb_file_is_released_after_dispose(tmp_path, request):
+def test_duckdb_file_is_free_between_queries(tmp_path, request):
+    """Another process (a sync, `status`) can open the DuckDB file whenever we are not inside a query."""
     pipeline = make_pipeline("duckdb", tmp_path, request)
     pipeline.run(things(sample_rows(3))).raise_on_failed_jobs()
     path = tmp_path / "test.duckdb"
     writer = [sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).execute('CREATE TABLE x (i INT)')"]
 
     engine = db.engine_for_pipeline(pipeline)
-    assert db.table_counts(engine, db.dataset_schema(pipeline))["things"] == 3
-    held = subprocess.run(writer, capture_output=True, text=True, timeout=60)
-    assert held.returncode != 0 and "lock" in held.stderr.lower()  # our pooled connection holds the file
-    engine.dispose()
-    released = subprocess.run(writer, capture_output=True, text=True, timeout=60)
-    assert released.returncode == 0, released.stderr
+    try:
+        assert db.table_counts(engine, db.dataset_schema(pipeline))["things"] == 3
+        released = subprocess.run(writer, capture_output=True, text=True, timeout=60)
+        assert released.returncode == 0, released.stderr  # not disposed yet, yet the file is free
+        with engine.connect():
+            held = subprocess.run(writer, capture_output=True, text=True, timeout=60)
+        assert held.returncode != 0 and "lock" in held.stderr.lower()  # inside a query we hold it
+    finally:
+        engine.dispose()
 
     pipeline.run(things(sample_rows(4))).raise_on_failed_jobs()  # dlt can load again
     with db.pipeline_engine(pipeline) as (engine, schema):
         assert db.table_counts(engine, schema)["things"] == 4
+
+
+def test_pipeline_engines_from_many_threads(tmp_path, request):
+    """dlt's config resolution is not thread-safe; db serialises it (extract workers call this in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipeline = make_pipeline("duckdb", tmp_path, request)
+    pipeline.run(things(sample_rows(3))).raise_on_failed_jobs()
+
+    def count(_: int) -> int:
+        with db.pipeline_engine(pipeline) as (engine, schema):
+            return db.table_counts(engine, schema)["things"]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(count, range(32))) == [3] * 32
 
 
 @pytest.mark.postgres

@@ -190,3 +190,22 @@ def test_budget_stop_resumes_without_refetching_and_without_loss(simulator_facto
         assert got.get(entity) == _expected_count(sim, entity), entity
     dup = rows(p, "select count(*) - count(distinct id) as d from {schema}.deals")[0]["d"]
     assert dup == 0
+
+
+def test_long_backfill_loads_in_checkpointed_rounds(simulator: Any, tmp_path, caplog) -> None:
+    p = duckdb_pipeline(tmp_path)
+    with caplog.at_level("INFO", logger="pipedrive_source.runner"):
+        res = sync(simulator, p, entities=["deals", "persons"], checkpoint_seconds=1, max_workers=1)
+    assert res.exit_code == EXIT_OK, res.message
+    assert "checkpoint: round 1 loaded" in caplog.text  # more than one dlt run
+    loads = rows(p, "select count(*) as n from {schema}._dlt_loads")[0]["n"]
+    assert loads >= 2
+    got = counts(p)
+    assert got["deals"] == _expected_count(simulator, "deals")
+    assert got["persons"] == _expected_count(simulator, "persons")
+    n_products = sum(int(d.get("products_count") or 0)
+                     for d in simulator.company.visible("deals", include_deleted_deals=True))
+    assert got["deal_products"] == n_products
+    assert rows(p, "select count(*) - count(distinct id) as d from {schema}.persons")[0]["d"] == 0
+    state = p.state["sources"]["pipedrive"]["resources"]
+    assert "pending" not in state["deals"] and state["deals"]["last_until"]

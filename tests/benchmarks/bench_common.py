@@ -138,18 +138,18 @@ def total_requests(stats: dict[str, Any]) -> int:
 
 
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
-    """Rows as an aligned table (column = key)."""
+    """Reports as a table: one line per metric, one column per report (reads well at any width)."""
     if not rows:
         return
-    cols: list[str] = []
+    keys: list[str] = []
     for r in rows:
-        cols += [k for k in r if k not in cols and not isinstance(r[k], (dict, list))]
-    width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in cols}
+        keys += [k for k in r if k not in keys and not isinstance(r[k], (dict, list))]
+    cells = [[_fmt(r.get(k)) for r in rows] for k in keys]
+    kw = max(len(k) for k in keys)
+    cw = [max(len(c[i]) for c in cells) for i in range(len(rows))]
     print(f"\n{title}")
-    print("  ".join(c.rjust(width[c]) for c in cols))
-    print("  ".join("-" * width[c] for c in cols))
-    for r in rows:
-        print("  ".join(_fmt(r.get(c)).rjust(width[c]) for c in cols))
+    for k, row in zip(keys, cells):
+        print(k.ljust(kw) + "  " + "  ".join(v.rjust(w) for v, w in zip(row, cw)))
 
 
 def _fmt(v: Any) -> str:
