@@ -75,6 +75,8 @@ class SyncContext:
         self.options = options
         self._client: PipedriveClient | None = None
         self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._client_error: Exception | None = None
         self._window_lock = threading.Lock()
         self._until: datetime | None = None
         self.budget_error: DailyBudgetExhausted | None = None
@@ -129,7 +131,14 @@ class SyncContext:
 
     @property
     def client(self) -> PipedriveClient:
-        with self._lock:
+        """The run's one client; its first use checks the credentials with one cheap call.
+
+        Resources start in parallel: without this check a wrong token would earn one 401 per
+        resource. Every thread waits for the check and re-raises its error without a request.
+        """
+        with self._client_lock:
+            if self._client_error is not None:
+                raise self._client_error
             if self._client is None:
                 o = self.options
                 oauth = None
@@ -152,6 +161,11 @@ class SyncContext:
                     daily_reserve=o.daily_reserve,
                     max_workers=o.max_workers,
                 )
+                try:
+                    self._client.get("/users/me")  # also tells the server's clock (Date header)
+                except Exception as exc:
+                    self._client_error = exc
+                    raise
             return self._client
 
     def window_end(self) -> datetime:

@@ -454,3 +454,26 @@ def test_cron_example_treats_budget_stop_as_success(tmp_path: Path, simulator_fa
     proc = subprocess.run(["bash", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "configuration error" in proc.stdout
+
+
+def test_reconcile_flag_detects_a_deleted_person(tmp_path: Path, simulator_factory: Any) -> None:
+    """`--reconcile` forces the id reconciliation that `reconcile = "daily"` already ran today."""
+    sim = simulator_factory(scale=20, rate_limit=False)
+    env = {"SOURCES__PIPEDRIVE__API_TOKEN": SIM_TOKEN}
+    args = ["run", "--base-url", sim.base_url, "--entities", "persons", "--progress", "none"]
+    assert run_cli(args, tmp_path, env=env).returncode == 0
+    victim = next(iter(sim.company.visible_ids("persons")))
+    resp = httpx.delete(f"{sim.base_url}/persons/{victim}", headers={"x-api-token": SIM_TOKEN})
+    assert resp.status_code == 200, resp.text
+
+    def flagged() -> bool | None:
+        with duckdb.connect(str(tmp_path / "pipedrive.duckdb"), read_only=True) as con:
+            row = con.execute("SELECT is_deleted FROM crm.persons WHERE id = ?", [victim]).fetchone()
+        return None if row is None else bool(row[0])
+
+    second = run_cli(args, tmp_path, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert flagged() is False  # the daily reconciliation already ran today
+    third = run_cli([*args, "--reconcile"], tmp_path, env=env)
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert flagged() is True
