@@ -103,7 +103,9 @@ def engine_for_destination(destination_type: str, credentials: Any, *, dataset_n
         if not database or database == ":memory:":
             raise DestinationNotSupported("an in-memory DuckDB destination cannot be opened from another engine")
         engine_kwargs.setdefault("poolclass", sa.pool.NullPool)  # never hold the file lock between queries
-        return sa.create_engine(sa.engine.URL.create("duckdb", database=str(database)), **engine_kwargs)
+        engine = sa.create_engine(sa.engine.URL.create("duckdb", database=str(database)), **engine_kwargs)
+        _serialise_duckdb_open_close(engine)
+        return engine
     if destination_type == "postgres":
         url = sa.engine.URL.create(
             "postgresql+psycopg2",
@@ -125,6 +127,30 @@ def engine_for_destination(destination_type: str, credentials: Any, *, dataset_n
     raise DestinationNotSupported(
         f"destination {destination_type!r} is not supported for reading; use duckdb, postgres or sqlalchemy"
     )
+
+
+# DuckDB keeps one database instance per file per process, destroyed when its last connection
+# closes. A connect racing that destruction fails with "Unique file handle conflict: Cannot attach
+# ... already attached" (seen with 8 threads opening/closing engines; tests/test_db.py), so all
+# DuckDB opens and closes made through this module take one process-wide lock.
+_DUCKDB_OPEN_CLOSE = threading.RLock()
+
+
+def _serialise_duckdb_open_close(engine: Engine) -> None:
+    from duckdb_engine import ConnectionWrapper
+
+    class _SerialisedClose(ConnectionWrapper):
+        def close(self) -> None:
+            with _DUCKDB_OPEN_CLOSE:
+                super().close()
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        with _DUCKDB_OPEN_CLOSE:
+            conn = dialect.connect(*cargs, **cparams)
+        if isinstance(conn, ConnectionWrapper):
+            conn.__class__ = _SerialisedClose
+        return conn
 
 
 def _attach_sqlite_dataset(engine: Engine, database: str | None, dataset_name: str) -> None:

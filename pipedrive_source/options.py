@@ -42,6 +42,8 @@ class SyncOptions:
     daily_reserve: float = 0.2
     max_workers: int = 4
     children: bool = True  # per-parent child tables (deal products/participants, followers)
+    max_retries: int = 8  # per request, for 5xx/timeouts/garbage (client backoff)
+    max_retry_time: float = 300.0  # seconds per request across its retries
     checkpoint_seconds: int = 600  # load and commit a long backfill in rounds of this length (0 = one round)
 
     def __repr__(self) -> str:  # never print secrets
@@ -139,4 +141,6 @@ def build_options(**raw: object) -> SyncOptions:
         max_workers=workers,
         children=bool(raw.get("children", True)),
         checkpoint_seconds=int(raw.get("checkpoint_seconds", 600)),  # type: ignore[arg-type]
+        max_retries=int(raw.get("max_retries", 8)),  # type: ignore[arg-type]
+        max_retry_time=float(raw.get("max_retry_time", 300.0)),  # type: ignore[arg-type]
     )

@@ -80,7 +80,7 @@ def test_sigkill_at_random_points_then_resume_is_exact(simulator_factory, tmp_pa
         out = run_cli(sim, token, db, dlt_dir, trigger=trigger, extra_args=["--entities", ENTITIES])
         secret_scan.add_text(f"run {len(outcomes)} stdout", out.stdout)
         secret_scan.add_text(f"run {len(outcomes)} stderr", out.stderr)
-        assert out.killed or out.returncode == 0, (trigger, out.returncode, out.stderr[-3000:])
+        assert out.killed or out.returncode == 0, f"{trigger}: exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
         outcomes.append((phase, out))
         return out
 

@@ -1,0 +1,261 @@
+"""Page -> tables: API records of one entity become the entity table and its child tables (Arrow),
+with the dlt hints of each table (merge keys, delete markers, column hints).
+
+Child tables are replaced per parent: a delete marker row (``_tombstone``, dlt's ``hard_delete``
+hint) for every parent on the page, then its current children, so removed emails or products
+disappear too. Table hints live on table variants, not on the resource: variants start from the
+resource's hints, and child tables must not inherit the entity's primary key or column hints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dlt
+
+from . import custom_fields as cf
+from .context import SyncContext
+from .entities import Entity, PerParentChild
+from .errors import PipedriveNotFoundError
+from .options import SyncOptions
+from .rows import TableBuilder, child_rows, collapse_reference
+
+log = logging.getLogger("pipedrive_source.source")
+
+MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
+TOMBSTONE = "_tombstone"
+CHILD_CHUNK = 50  # parents per batch of child calls (progress is saved after each batch)
+
+
+# --------------------------------------------------------------------------------------------
+# hints
+
+
+def _entity_columns(entity: Entity, options: SyncOptions) -> dict[str, Any]:
+    cols: dict[str, Any] = {
+        "is_deleted": {"data_type": "bool", "nullable": True},
+        "deleted_at": {"data_type": "timestamp", "nullable": True},
+    }
+    if options.deletes == "hard":
+        cols["is_deleted"]["hard_delete"] = True
+    if entity.cursor_field == "update_time":
+        cols["update_time"] = {"data_type": "timestamp", "dedup_sort": "desc"}
+    return cols
+
+
+def _child_hints(table: str, parent_key: str) -> Any:
+    return dlt.mark.make_hints(
+        table_name=table,
+        write_disposition=MERGE,
+        primary_key="",  # variants start from the resource's hints: drop its primary key
+        merge_key=parent_key,
+        columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
+    )
+
+
+def _fields_hints(table: str) -> Any:
+    return dlt.mark.make_hints(table_name=table, write_disposition=MERGE, primary_key="key")
+
+
+# --------------------------------------------------------------------------------------------
+# page -> tables
+
+
+class PageTransformer:
+    """Turns API records of one entity into the entity table and its child tables (Arrow)."""
+
+    def __init__(self, entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> None:
+        self.entity = entity
+        self.ctx = ctx
+        self.state = state
+        self.types: dict[str, dict[str, str]] = state.setdefault("column_types", {})
+        self.flattener: cf.FieldFlattener | None = None
+        self.fields: list[dict[str, Any]] | None = None
+        self._builders: dict[str, TableBuilder] = {}
+        self.seen_ids: set[Any] = set()  # a full listing doubles as the reconciliation id scan
+        self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
+        # column hints of the entity table live on a table variant, not on the resource: child-table
+        # variants start from the resource's hints and must not inherit them
+        self.main_hints = dlt.mark.make_hints(table_name=entity.name, columns=_entity_columns(entity, ctx.options))
+
+    def builder(self, table: str, explicit: dict[str, str] | None = None, key: str = "id") -> TableBuilder:
+        b = self._builders.get(table)
+        if b is None:
+            b = self._builders[table] = TableBuilder(table, self.types.setdefault(table, {}), explicit, key)
+        return b
+
+    # custom fields ------------------------------------------------------------------------
+    def load_fields(self) -> list[Any]:
+        """Fetch the entity's field metadata; returns metadata tables to yield (deal_fields...)."""
+        e = self.entity
+        if not e.fields_endpoint:
+            return []
+        fields: list[dict[str, Any]] = []
+        for page in self.ctx.client.iter_offset(e.fields_endpoint):
+            fields.extend(page.items)
+        self.fields = fields
+        return []
+
+    def _ensure_flattener(self, first_record: dict[str, Any]) -> list[Any]:
+        """Build the stable field map on the first page (system keys of a record are reserved)."""
+        if self.fields is None or self.flattener is not None:
+            return []
+        mode = self.ctx.options.custom_fields
+        maps = dlt.current.source_state().setdefault("field_maps", {})
+        previous = maps.get(self.entity.fields_endpoint)
+        custom_keys = {f["key"] for f in self.fields if cf.is_custom_field(f)}
+        reserved = {f["key"] for f in self.fields if f.get("key") and f["key"] not in custom_keys}
+        reserved |= {k for k in first_record if not _is_custom_key(k, custom_keys)}
+        reserved |= {c for c, t in self.types.get(self.entity.name, {}).items() if not _is_custom_key(c, custom_keys)}
+        reserved |= {"is_deleted", "deleted_at", "_pipedrive_api"}
+        if previous:  # columns the previous map gave to custom fields are not system columns
+            for entry in previous.get("fields", {}).values():
+                reserved -= set((entry.get("columns") or {}).values())
+        field_map = self.ctx.field_map(self.entity.fields_endpoint,
+                                       lambda: cf.update_field_map(previous, self.fields, reserved))
+        maps[self.entity.fields_endpoint] = field_map
+        self.flattener = cf.FieldFlattener(self.fields, field_map, mode)
+        self.builder(self.entity.name, self.flattener.column_types)
+        out: list[Any] = []
+        if self.entity.fields_table:
+            field_rows, option_rows = cf.field_metadata_rows(self.fields, field_map)
+            ft = self.entity.fields_table
+            ot = ft.replace("_fields", "_field_options")
+            tbl = self.builder(ft, key="key").to_arrow(field_rows)
+            if tbl is not None:
+                out.append(dlt.mark.with_hints(tbl, _fields_hints(ft), create_table_variant=True))
+            stones = [{"field_key": r["key"], TOMBSTONE: True} for r in field_rows]
+            out.extend(self._replaced(ot, "field_key", stones + option_rows))
+        return out
+
+    def finish(self) -> list[Any]:
+        """Metadata tables even when no record changed (field renames still arrive)."""
+        return self._ensure_flattener({})
+
+    # records --------------------------------------------------------------------------------
+    def transform(self, records: list[dict[str, Any]]) -> list[Any]:
+        """Entity rows + child-list rows + per-parent children for one page, ready to yield."""
+        out, rows = self.transform_rows(records)
+        for _, tables in self.children_chunks(rows, 0):
+            out.extend(tables)
+        return out
+
+    def transform_rows(self, records: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Entity rows + child-list rows (tables to yield) and the rows, for ``children_chunks``."""
+        if not records:
+            return [], []
+        e = self.entity
+        out = self._ensure_flattener(records[0])
+        if self.flattener is not None:
+            records = self.flattener.flatten_page(records)
+        child_tables: dict[str, list[dict[str, Any]]] = {c.table: [] for c in e.child_lists}
+        rows: list[dict[str, Any]] = []
+        for rec in records:
+            self.seen_ids.add(rec.get("id"))
+            row: dict[str, Any] = {}
+            for k, v in rec.items():
+                row[k] = collapse_reference(v)
+            for c in e.child_lists:
+                items = row.pop(c.key, None)
+                stone = {self.parent_key: row.get("id"), "_position": -1, TOMBSTONE: True}
+                kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key)
+                child_tables[c.table].append(stone)
+                child_tables[c.table].extend(kids)
+            if e.has_deleted_status:
+                deleted = row.get("status") == "deleted"
+                row["is_deleted"] = deleted
+                row["deleted_at"] = row.get("update_time") if deleted else None
+            else:
+                row.setdefault("is_deleted", False)
+                row.setdefault("deleted_at", None)
+            rows.append(row)
+        main = self.builder(e.name, self.flattener.column_types if self.flattener else None).to_arrow(rows)
+        if main is not None:
+            out.append(dlt.mark.with_hints(main, self.main_hints, create_table_variant=True))
+        for c in e.child_lists:
+            out.extend(self._child_table(c.table, child_tables[c.table]))
+        return out, rows
+
+    def emit_rows(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Rows read back from the destination (reconciliation) in the entity table's types."""
+        main = self.builder(self.entity.name).to_arrow(rows)
+        return [] if main is None else [dlt.mark.with_hints(main, self.main_hints, create_table_variant=True)]
+
+    def tombstone_children(self, parent_ids: Sequence[Any]) -> list[Any]:
+        """Remove every child row of these parents (hard deletes)."""
+        out: list[Any] = []
+        tables = [(c.table, self.parent_key) for c in self.entity.child_lists]
+        tables += [(ch.table, ch.parent_key) for ch in self.entity.children]
+        for table, key in tables:
+            stones = [{key: pid, TOMBSTONE: True} for pid in parent_ids]
+            if table in {c.table for c in self.entity.child_lists}:
+                for stone in stones:
+                    stone["_position"] = -1
+                out.extend(self._child_table(table, stones))
+            else:
+                out.extend(self._replaced(table, key, stones))
+        return out
+
+    def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
+        return self._replaced(table, self.parent_key, rows, {TOMBSTONE: "bool", "_position": "bigint"})
+
+    def _replaced(self, table: str, key: str, rows: list[dict[str, Any]],
+                  explicit: dict[str, str] | None = None) -> list[Any]:
+        """A table replaced per ``key`` value: delete markers first, then the current rows."""
+        tbl = self.builder(table, explicit or {TOMBSTONE: "bool"}, key=key).to_arrow(rows)
+        if tbl is None:
+            return []
+        self.ctx.count_markers(table, sum(1 for r in rows if r.get(TOMBSTONE)))
+        return [dlt.mark.with_hints(tbl, _child_hints(table, key), create_table_variant=True)]
+
+    def children_chunks(self, rows: list[dict[str, Any]], skip: int) -> Iterator[tuple[int, list[Any]]]:
+        """Per-parent children (products, participants, followers) of a page's parents, in chunks.
+
+        Yields ``(parents_done, tables)`` so the caller can record progress after each chunk: one
+        page's children can cost more tokens than a small daily budget, and a resumed run must
+        not start the page's children over (``skip`` = parents already done).
+        """
+        if not self.entity.children or not self.ctx.options.children:
+            return
+        hard = self.ctx.options.deletes == "hard"
+        parents = [r for r in rows if r.get("id") is not None]
+        for start in range(skip, len(parents), CHILD_CHUNK):
+            chunk = parents[start:start + CHILD_CHUNK]
+            tables: list[Any] = []
+            for child in self.entity.children:
+                stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in chunk]
+                wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and _has_children(r, child)]
+                results = self.ctx.map_parents(lambda pid, ch=child: self._fetch_children(ch, pid), wanted)
+                kid_rows: list[dict[str, Any]] = list(stones)
+                for pid, items in zip(wanted, results):
+                    for item in items:
+                        row = {k: collapse_reference(v) for k, v in item.items()}
+                        row[child.parent_key] = pid
+                        kid_rows.append(row)
+                tables.extend(self._replaced(child.table, child.parent_key, kid_rows))
+            yield start + len(chunk), tables
+
+    def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            for page in self.ctx.client.iter_offset(child.path.format(id=parent_id)):
+                items.extend(page.items)
+        except PipedriveNotFoundError:  # the parent vanished between its page and this call
+            log.info("%s: parent %s is gone; no children", child.table, parent_id)
+        return items
+
+
+def _is_custom_key(key: str, custom_keys: set[str]) -> bool:
+    return key in custom_keys or key[:40] in custom_keys
+
+
+def _has_children(row: dict[str, Any], child: PerParentChild) -> bool:
+    if child.count_field is None:
+        return True
+    n = row.get(child.count_field)
+    try:
+        return n is None or int(n) > 0
+    except (TypeError, ValueError):
+        return True
