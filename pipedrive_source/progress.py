@@ -1,10 +1,11 @@
 """Live sync progress for `pipedrive-sync`: a dlt `Collector` plus an HTTP request counter.
 
 Owns what the user sees while a sync runs:
-- on a terminal, a rich table redrawn in place: per table rows, pages, rows/s, and the
-  overall requests/s and tokens spent;
+- on a terminal, a rich table redrawn in place: per table rows, requests (= pages) and rows/s,
+  and the overall requests/s and tokens spent, sized to the terminal;
 - otherwise (cron, Airflow, systemd), plain timestamped log lines every `log_period` seconds,
-  one line per table, so a scheduler's log stays grep-able.
+  one per table that changed, so a scheduler's log stays grep-able;
+- the sync's warnings, de-duplicated (data-quality warnings repeat per record).
 
 Rows per table come from dlt itself (the extract step calls `collector.update(table, n)`).
 Requests come from the client's per-request DEBUG records on the `pipedrive_source.client`

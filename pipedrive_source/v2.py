@@ -169,18 +169,16 @@ def _not(v: Any) -> bool | None:
 
 
 _ctx_cache: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-_ctx_lock = threading.Lock()
+_ctx_lock = threading.RLock()
 
 
 def _cached(ctx: "SyncContext", key: str, compute: Callable[[], Any]) -> Any:
-    """One lookup per run (the SyncContext lives as long as the run)."""
+    """One lookup per run (the SyncContext lives as long as the run); concurrent callers wait for it."""
     with _ctx_lock:
         cache = _ctx_cache.setdefault(ctx, {})
-        if key in cache:
-            return cache[key]
-    value = compute()
-    with _ctx_lock:
-        return _ctx_cache[ctx].setdefault(key, value)
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
 
 def company_id(ctx: "SyncContext") -> Any:
@@ -208,6 +206,25 @@ def _address(prefix: str, obj: Any, parts: tuple[str, ...]) -> dict[str, Any]:
         out[f"{prefix}_{part}"] = o.get("value") if part == "formatted_address" else o.get(part)
     return out
 
+
+#: v1 columns v2 cannot fill (always NULL on v2 rows) and their v1 types (see the module docstring)
+V1_ONLY_TYPES: dict[str, dict[str, str]] = {
+    "deals": {"creator_user_id": "bigint", "next_activity_date": "date", "next_activity_time": "time",
+              "last_activity_date": "date", "archive_time": "timestamp"},
+    "persons": {"delete_time": "timestamp"},
+    "organizations": {"picture_id": "bigint", "country_code": "text", "delete_time": "timestamp"},
+    "activities": {"reference_type": "text", "reference_id": "bigint", "last_notification_time": "timestamp",
+                   "last_notification_user_id": "bigint", "notification_language_id": "bigint",
+                   "calendar_sync_include_context": "text", "update_user_id": "bigint", "source_timezone": "text",
+                   "rec_rule": "text", "rec_rule_extension": "text", "rec_master_activity_id": "bigint",
+                   "series": "json"},
+    "products": {"files_count": "bigint", "followers_count": "bigint"},
+    "pipelines": {"url_title": "text", "selected": "bool"},
+    "deal_products": {"sum_formatted": "text", "duration": "double", "duration_unit": "text"},
+    "deal_followers": {"id": "bigint"},
+    "person_followers": {"id": "bigint"},
+    "organization_followers": {"id": "bigint"},
+}
 
 ADDRESS_PARTS = ("subpremise", "street_number", "route", "sublocality", "locality", "admin_area_level_1",
                  "admin_area_level_2", "country", "postal_code", "formatted_address")
@@ -250,8 +267,8 @@ def person_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
         "id": r.get("id"), "company_id": company_id(ctx), "owner_id": r.get("owner_id"), "org_id": r.get("org_id"),
         "name": r.get("name"), "first_name": r.get("first_name"), "last_name": r.get("last_name"),
         "phone": r.get("phones"), "email": emails, "primary_email": primary or None,
-        "first_char": _first_char(r.get("name")), "add_time": v1_time(r.get("add_time")),
-        "update_time": v1_time(r.get("update_time")), "delete_time": None,
+        "first_char": _first_char(r.get("first_name") or (r.get("name") or "").strip()),
+        "add_time": v1_time(r.get("add_time")), "update_time": v1_time(r.get("update_time")), "delete_time": None,
         "visible_to": _visible_to(r.get("visible_to")), "picture_id": r.get("picture_id"),
         "label": labels[0] if labels else None, "label_ids": labels, "active_flag": _not(r.get("is_deleted")),
         "job_title": r.get("job_title"), "birthday": r.get("birthday"), "im": r.get("im"), "notes": r.get("notes"),
@@ -363,8 +380,17 @@ def deal_product_to_v1(r: dict[str, Any]) -> dict[str, Any]:
             "sum_formatted": None, "duration": None, "duration_unit": None, "name": r.get("name")}
 
 
-def follower_to_v1(r: dict[str, Any], parent_key: str, parent_id: Any) -> dict[str, Any]:
-    return {"id": None, "user_id": r.get("user_id"), parent_key: parent_id, "add_time": v1_time(r.get("add_time"))}
+#: the parent reference v1 follower items carry themselves (besides the table's parent key column)
+FOLLOWER_PARENT_REF = {"deal_followers": "deal_id", "person_followers": "person_id",
+                       "organization_followers": "org_id", "product_followers": "product_id"}
+
+
+def follower_to_v1(r: dict[str, Any], table: str, parent_id: Any) -> dict[str, Any]:
+    out = {"id": None, "user_id": r.get("user_id"), "add_time": v1_time(r.get("add_time"))}
+    ref = FOLLOWER_PARENT_REF.get(table)
+    if ref:
+        out[ref] = parent_id
+    return out
 
 
 # ------------------------------------------------------------------------------------------ transformer
@@ -376,12 +402,23 @@ class V2PageTransformer(PageTransformer):
         super().__init__(entity, ctx, state)
         self.api = api
         self._counts: dict[Any, dict[str, Any]] = {}
+        if api == "v2":
+            self._seed_types()
+
+    def _seed_types(self) -> None:
+        """Columns v2 never fills still get v1's type, so the table layout does not depend on the API."""
+        for table, cols in V1_ONLY_TYPES.items():
+            if table == self.entity.name or table in {c.table for c in self.entity.children}:
+                known = self.types.setdefault(table, {})
+                for col, t in cols.items():
+                    known.setdefault(col, t)
 
     def use_v2(self) -> None:
         """Switch mid-run: later pages are v2 records (the flattener is rebuilt for them)."""
         if self.api != "v2":
             self.api = "v2"
             self.flattener = None
+            self._seed_types()
 
     def load_fields(self) -> list[Any]:
         if self.api != "v2" or not self.entity.fields_endpoint:
@@ -469,7 +506,7 @@ class V2PageTransformer(PageTransformer):
         if child.table.endswith("_followers"):
             def followers(pid: Any) -> list[dict[str, Any]]:
                 try:
-                    return [follower_to_v1(f, child.parent_key, pid)
+                    return [follower_to_v1(f, child.table, pid)
                             for page in client.iter_v2(child.path.format(id=pid)) for f in page.items]
                 except PipedriveNotFoundError:  # the parent vanished between its page and this call
                     log.info("%s: parent %s is gone; no children", child.table, pid)
@@ -523,9 +560,13 @@ def _window(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> dict[s
     if pending is not None:  # v1 streams that are not done: read them again from their start, on v2
         until = pending["until"]
         sinces = []
-        for key, pos in pending.get("streams", {}).items():
+        v1_streams = pending.get("streams", {})
+        live_done = any(pos == "done" for key, pos in v1_streams.items() if key != "deleted")
+        for key, pos in v1_streams.items():
             if not isinstance(pos, dict):
                 continue
+            if key == "deleted" and not live_done:
+                continue  # the v2 live streams below include deleted deals (status=...,deleted)
             sinces.append(pos.get("since"))
             status = "deleted" if key == "deleted" else ALL_DEAL_STATUSES
             streams[key] = _stream(pos.get("since"), pos.get("until") or until, status=status)
@@ -615,3 +656,24 @@ def scan_ids(entity: Entity, ctx: "SyncContext", counter: list[int]) -> Iterator
 
 __all__ = ["API_VERSIONS", "ADAPTERS", "V2PageTransformer", "wants_v2", "is_gone", "record_switch",
            "make_transformer", "api_of", "pages", "collection_pages", "full_pages", "scan_ids"]
+
+
+class IdScan:
+    """Every id of an entity through its v2 list, iterated once by ``deletes.reconcile`` (the v1 scan
+    would hit the removed v1 endpoint); ``pages`` counts the pages read."""
+
+    def __init__(self, entity: Entity, ctx: "SyncContext") -> None:
+        self.entity, self.ctx, self.pages = entity, ctx, [0]
+
+    def __iter__(self) -> Iterator[Any]:
+        return scan_ids(self.entity, self.ctx, self.pages)
+
+
+def id_scan_if_due(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> IdScan | None:
+    """The v2 id scan when this entity's reconciliation is due (same rule as the v1 path), else None."""
+    from .deletes import reconcile_due
+
+    last = state.get("reconciled_at")
+    if not reconcile_due(parse_timestamp(last) if last else None, ctx.options.reconcile, ctx.window_end()):
+        return None
+    return IdScan(entity, ctx)

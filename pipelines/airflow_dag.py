@@ -39,8 +39,9 @@ workers; credentials are resolved in the task, at run time):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import dlt
 import pendulum
@@ -53,8 +54,8 @@ from pipedrive_source.runner import DEFAULT_DATASET, DEFAULT_DUCKDB, make_pipeli
 from pipedrive_source.source import pipedrive_source
 
 try:  # Airflow 3
-    from airflow.sdk import DAG
     from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
 except ImportError:  # Airflow 2.x
     from airflow import DAG
     from airflow.operators.empty import EmptyOperator
@@ -113,6 +114,8 @@ def discover_components(entities: list[str] | None) -> list[list[str]]:
 
 def pipedrive_credentials(conn_id: str) -> dict[str, Any]:
     """Source arguments from the Airflow connection, {} when it does not exist (dlt looks itself)."""
+    from airflow.exceptions import AirflowNotFoundException
+
     try:
         try:
             from airflow.sdk import Connection  # Airflow 3
@@ -122,7 +125,7 @@ def pipedrive_credentials(conn_id: str) -> dict[str, Any]:
             from airflow.hooks.base import BaseHook  # Airflow 2.x
 
             conn = BaseHook.get_connection(conn_id)
-    except Exception:  # AirflowNotFoundException and friends: fall back to dlt's providers
+    except AirflowNotFoundException:
         return {}
     creds: dict[str, Any] = {}
     if conn.password:

@@ -22,7 +22,8 @@ default), ``DESTINATION__POSTGRES__CREDENTIALS`` for Postgres.
 
 import os
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import dlt
 from dagster import (
@@ -105,7 +106,7 @@ class PipedriveTranslator(DagsterDltTranslator):
         resource = data.resource
         deps: list[AssetKey] = []
         if resource.is_transformer:
-            pipe = resource._pipe  # noqa: SLF001 - dagster-dlt walks parents the same way
+            pipe = resource._pipe  # dagster-dlt walks parents the same way
             while pipe.has_parent:
                 pipe = pipe.parent
             deps = [AssetKey([SOURCE_NAME, pipe.name])]

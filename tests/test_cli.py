@@ -477,3 +477,26 @@ def test_reconcile_flag_detects_a_deleted_person(tmp_path: Path, simulator_facto
     third = run_cli([*args, "--reconcile"], tmp_path, env=env)
     assert third.returncode == 0, third.stderr[-2000:]
     assert flagged() is True
+
+
+def test_run_with_oauth_from_env(tmp_path: Path, simulator_factory: Any) -> None:
+    """OAuth as the README documents it: client id/secret + refresh token from env; the rotated pair lives in the
+    token file, so the second run works although the env's refresh token was used up by the first."""
+    sim = simulator_factory(scale=20, rate_limit=False, oauth_client=("cli-client", "cli-secret"))
+    refresh = sim.oauth_tokens()["refresh_token"]
+    env = {
+        "SOURCES__PIPEDRIVE__OAUTH_CLIENT_ID": "cli-client",
+        "SOURCES__PIPEDRIVE__OAUTH_CLIENT_SECRET": "cli-secret",
+        "SOURCES__PIPEDRIVE__OAUTH_REFRESH_TOKEN": refresh,
+        "SOURCES__PIPEDRIVE__OAUTH_TOKEN_URL": f"{sim.url}/oauth/token",
+    }
+    args = ["run", "--base-url", sim.base_url, "--entities", "deals", "--progress", "none"]
+    first = run_cli(args, tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    token_file = tmp_path / ".pipedrive" / "oauth_token.json"
+    assert token_file.exists() and (token_file.stat().st_mode & 0o777) == 0o600
+    assert refresh not in first.stdout + first.stderr and "cli-secret" not in first.stdout + first.stderr
+    second = run_cli(args, tmp_path, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    with duckdb.connect(str(tmp_path / "pipedrive.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM crm.deals").fetchone()[0] == 20

@@ -172,6 +172,30 @@ def test_deletes_and_merges_reach_the_destination(sim, kind, tmp_path, request):
     assert dest_live(pipeline) == truth
 
 
+def test_hard_deletes_remove_rows_and_their_children(sim, tmp_path, request):
+    pipeline = pipeline_for("duckdb", tmp_path, request, name="hard")
+    run(sim, pipeline, deletes="hard")
+    deal_id = first_ids(pipeline, "deals", "status = 'open'")[0]
+    person_id = first_ids(pipeline, "persons", "id IN (SELECT person_id FROM {s}.person_emails)".format(
+        s=db.dataset_schema(pipeline)))[0]
+    o_gone, o_keep = first_ids(pipeline, "organizations", "true", n=2)
+    sim.clock.advance(60)
+    api(sim, "DELETE", f"/deals/{deal_id}")
+    api(sim, "DELETE", f"/persons/{person_id}")
+    api(sim, "PUT", f"/organizations/{o_gone}/merge", json={"merge_with_id": o_keep})
+    sim.clock.advance(120)
+
+    run(sim, pipeline, deletes="hard")
+    truth = {e: api_ids(sim, e) for e in ENTITIES}
+    with db.pipeline_engine(pipeline) as (engine, schema):
+        every_row = {e: db.all_ids(engine, schema, e) for e in ENTITIES}
+        emails = db.fetch_rows(engine, schema, "person_emails", [person_id], id_column="person_id")
+    assert every_row == truth  # hard: the rows themselves are gone, not flagged
+    assert deal_id not in every_row["deals"] and person_id not in every_row["persons"]
+    assert o_gone not in every_row["organizations"]
+    assert emails == []  # the deleted person's child rows went with it
+
+
 @pytest.mark.reliability
 def test_interrupted_reconciliation_deletes_nothing(simulator_factory, tmp_path, request):
     # 600 persons: the id scan takes two pages of 500, so it can break half way
@@ -185,11 +209,11 @@ def test_interrupted_reconciliation_deletes_nothing(simulator_factory, tmp_path,
     live_before = dest_live(pipeline)
 
     # the incremental read of persons (request 0) and the scan's first page (request 1) pass; the second
-    # page fails with 500 until the client gives up. Comparing after page 1 would "delete" ~100 persons.
+    # page fails with 500 until the client gives up (one retry). Comparing after page 1 would "delete" ~100 persons.
     sim.set_faults("500:1,after=2,paths=/persons/collection")
     sim.reset_stats()
     try:
-        result = sync(sim, pipeline, entities=ENTITIES, reconcile="always")
+        result = sync(sim, pipeline, entities=ENTITIES, reconcile="always", max_retries=1)
     finally:
         sim.set_faults(None)
     scan_requests = sim.stats()["requests"].get("GET /v1/persons/collection", 0)

@@ -7,6 +7,9 @@ from that many client processes at once): "raw" clients only read the bytes (ser
 
     python tests/benchmarks/bench_simulator.py --scale 1000000 --pages 300 --workers 1 2 --modes raw httpx
 
+`server_cpu_ms_per_page` is the server's own CPU time per page: on a shared machine it says what
+one free core would serve (1000 / ms pages/s) when wall-clock rates are depressed by other load.
+
 Targets (CONTRACTS/brief): >= 150 pages/s, start-up < 3 s at any scale, peak RSS < 500 MB at 1,000,000 deals.
 """
 
@@ -156,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     proc, printed, ready = start_server(args.scale, port, [])
     results: dict = {"scale": args.scale, "startup_printed_s": round(printed, 3), "startup_ready_s": round(ready, 3)}
     try:
+        server = psutil.Process(proc.pid)
         for mode in args.modes:
             for workers in args.workers:
+                cpu0 = sum(server.cpu_times()[:2])
                 if workers == 1:
                     pages, deals, seconds = page_through(port, args.pages, mode)
                     rate = pages / seconds
@@ -173,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                     deals = sum(g[1] for g in got)
                     rate = pages / max(g[2] for g in got)
                 results[f"pages_per_s_{mode}_{workers}_client"] = round(rate, 1)
+                # load-independent: server CPU per page (1000 / this = pages/s one free core can serve)
+                cpu_ms = (sum(server.cpu_times()[:2]) - cpu0) * 1000 / max(pages, 1)
+                results[f"server_cpu_ms_per_page_{mode}_{workers}_client"] = round(cpu_ms, 2)
                 if mode == "httpx":
                     results[f"deals_per_page_{mode}_{workers}_client"] = round(deals / max(pages, 1), 1)
         results["peak_rss_mb_after_paging"] = round(peak_rss_mb(proc.pid), 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def main(argv: list[str]) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         if mode == "schedule":
             schedule = defs.resolve_schedule_def("pipedrive_hourly")
             context = build_schedule_context(
-                instance=instance, scheduled_execution_time=datetime.now(timezone.utc)
+                instance=instance, scheduled_execution_time=datetime.now(UTC)
             )
             requests = schedule.evaluate_tick(context).run_requests or []
             schedule_info = {"cron": schedule.cron_schedule, "run_requests": len(requests)}

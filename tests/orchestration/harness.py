@@ -40,7 +40,7 @@ def run_json(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> 
     """Run ``cmd``; its last stdout line is a JSON report. Output goes to ``log`` (shown on failure)."""
     with open(log, "w") as out:
         proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                              cwd=log.parent)
+                              cwd=log.parent, check=False)  # the report says what went wrong
     lines = log.read_text(errors="replace").splitlines()
     report: dict[str, Any] | None = None
     for line in reversed(lines):

@@ -60,6 +60,7 @@ class SecretScan:
 @pytest.fixture(autouse=True)
 def secret_scan(caplog: pytest.LogCaptureFixture) -> Iterator[SecretScan]:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="httpcore")  # connection chatter, no payloads
     scan = SecretScan()
     yield scan
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''} {getattr(r, 'pd_op', '')}" for r in caplog.records)

@@ -545,3 +545,18 @@ def test_garbage_never_causes_a_server_error() -> None:
             assert (a.status < 300) == a.body["success"]
     for bad in ("/deals/1e3", "/deals/-1", "/deals/%00", "/persons/ 4", "/leads/%%%"):
         assert api.get(bad).status in (400, 404)
+
+
+def test_same_bytes_across_processes_with_different_hash_seeds() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from tests.simulator.test_data_core import _fingerprint\n"
+            "from tests.simulator.data_helpers import DirectApi\n"
+            "print(_fingerprint(DirectApi(seed=7)))")
+    root = Path(__file__).resolve().parents[2]
+    other = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert other == _fingerprint(DirectApi(seed=7))  # this process runs with its own (random) hash seed
