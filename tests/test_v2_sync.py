@@ -291,4 +291,5 @@ def test_v2_incremental_window_boundaries(tmp_path) -> None:
         assert result.exit_code == EXIT_OK
         titles = {r["id"]: r["title"] for r in rows(p, "select id, title from {schema}.deals where id in (20, 21)")}
         assert titles == {20: "at the old window end", 21: "two minutes later"}
-        assert sim_stats(sim)["requests"]["GET /v2/deals"] == 1 and result.rows["deals"] == 2
+        # 19 and 20 (stamped on the boundary second, since is inclusive) and 21; nothing else
+        assert sim_stats(sim)["requests"]["GET /v2/deals"] == 1 and result.rows["deals"] == 3

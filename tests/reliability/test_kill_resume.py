@@ -48,6 +48,8 @@ def _incremental_triggers(rng: random.Random) -> list[Trigger]:
         Trigger("requests", rng.randint(2, 12)),
         Trigger("load", delay=rng.uniform(0.0, 1.0)),
         Trigger("normalize", delay=rng.uniform(0.0, 0.3)),
+        Trigger("requests", rng.randint(2, 12)),
+        Trigger("delay", rng.uniform(1.0, 3.0)),
     ]
 
 
