@@ -78,3 +78,16 @@ def test_every_read_route_has_a_token_cost():
     assert costs.cost("v1", "PATCH", "/deals/{id}") == 10  # writes outside the table: v1 write default
     assert costs.cost("v1", "DELETE", "/noteFields/{id}") == 6
     assert costs.cost("v2", "GET", "/deals/{deal_id}") == 1 and costs.cost("v2", "GET", "/deals") == 10
+
+
+def test_v2_routes_are_dispatched_costed_and_counted(simulator):
+    with httpx.Client(base_url=simulator.url, headers=ADMIN) as c:
+        assert c.get("/api/v2/deals", params={"limit": 5}).status_code == 200  # v2 list: 10
+        assert c.get("/v2/deals/1").status_code == 200  # v2 single item: 1
+        assert c.get("/api/v2/pipelines").status_code == 200  # v2 pipelines: 5
+    stats = simulator.stats()
+    assert stats["requests"] == {"GET /v2/deals": 1, "GET /v2/deals/{id}": 1, "GET /v2/pipelines": 1}
+    assert stats["tokens_spent"] == 10 + 1 + 5
+    simulator.set_v1_removed(True)  # v2 is what stays
+    with httpx.Client(base_url=simulator.url, headers=ADMIN) as c:
+        assert c.get("/api/v2/deals", params={"limit": 1}).status_code == 200
