@@ -90,9 +90,8 @@ def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
                     # the backfill just listed every record: nothing in the destination can be stale
                     state["reconciled_at"] = format_v1_timestamp(ctx.window_end())
                 else:
-                    # a full listing is itself the id scan, for free
-                    known = xf.seen_ids if entity.strategy == "full" else None
-                    yield from _reconcile_pages(entity, ctx, state, xf, known)
+                    # a full listing is itself the id scan, for free (seen_ids is None otherwise)
+                    yield from _reconcile_pages(entity, ctx, state, xf, xf.seen_ids)
             yield from xf.finish()
         except DailyBudgetExhausted as exc:
             ctx.stop_for_budget(exc, entity.name)

@@ -74,7 +74,8 @@ class PageTransformer:
         self.flattener: cf.FieldFlattener | None = None
         self.fields: list[dict[str, Any]] | None = None
         self._builders: dict[str, TableBuilder] = {}
-        self.seen_ids: set[Any] = set()  # a full listing doubles as the reconciliation id scan
+        # a full listing doubles as the reconciliation id scan; other strategies keep no per-id memory
+        self.seen_ids: set[Any] | None = set() if entity.strategy == "full" else None
         self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
         # column hints of the entity table live on a table variant, not on the resource: child-table
         # variants start from the resource's hints and must not inherit them
@@ -153,7 +154,8 @@ class PageTransformer:
         child_tables: dict[str, list[dict[str, Any]]] = {c.table: [] for c in e.child_lists}
         rows: list[dict[str, Any]] = []
         for rec in records:
-            self.seen_ids.add(rec.get("id"))
+            if self.seen_ids is not None:
+                self.seen_ids.add(rec.get("id"))
             row: dict[str, Any] = {}
             for k, v in rec.items():
                 row[k] = collapse_reference(v)
