@@ -231,9 +231,21 @@ class TableBuilder:
                 t = self.explicit.get(name)
                 if t is None:
                     continue  # never seen a value: the column appears once one arrives
-            arrays.append(pa.array(self._convert(name, t, values, rows), type=ARROW_TYPES[t]))
+            arrays.append(self._column(name, t, values, rows))
             names.append(name)
         return pa.Table.from_arrays(arrays, names=names)
+
+    def _column(self, name: str, t: str, values: list[Any], rows: list[dict[str, Any]]) -> pa.Array:
+        """Arrow's C converters when the values already fit (the common case), else value by value."""
+        cleaned = [None if v is None or (v.__class__ is str and _is_blank(v)) else v for v in values]
+        fast = _FAST.get(t)
+        if fast is not None:
+            try:
+                return fast(cleaned)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
+                    OverflowError):
+                pass
+        return pa.array(self._convert(name, t, values, rows), type=ARROW_TYPES[t])
 
     def _convert(self, name: str, t: str, values: list[Any], rows: list[dict[str, Any]]) -> list[Any]:
         conv = CONVERTERS[t]
@@ -249,6 +261,50 @@ class TableBuilder:
                 log.warning("%s.%s: value %.80r of record %s is not a %s; loaded as NULL",
                             self.table, name, v, rows[i].get(self.key), t)
         return out
+
+
+def _is_blank(v: str) -> bool:
+    return v in DIRT or (v[:1].isspace() and v.strip() in DIRT)
+
+
+def _first(values: list[Any]) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _fast_timestamp(values: list[Any]) -> pa.Array:
+    if isinstance(_first(values), str):
+        strings = pa.array(values, pa.string())
+        try:  # v1 "YYYY-MM-DD HH:MM:SS" (UTC, no offset)
+            return strings.cast(pa.timestamp("us")).cast(ARROW_TYPES["timestamp"])
+        except pa.ArrowInvalid:  # v2 RFC 3339 with an offset
+            return strings.cast(ARROW_TYPES["timestamp"])
+    return pa.array(values, ARROW_TYPES["timestamp"])
+
+
+def _fast_date(values: list[Any]) -> pa.Array:
+    first = _first(values)
+    if isinstance(first, str):
+        return pa.array(values, pa.string()).cast(pa.date32())
+    if isinstance(first, datetime):
+        raise TypeError("datetimes take the slow path")
+    return pa.array(values, pa.date32())
+
+
+def _fast_time(values: list[Any]) -> pa.Array:
+    if isinstance(_first(values), str):
+        raise TypeError("Arrow cannot cast strings to time")
+    return pa.array(values, ARROW_TYPES["time"])
+
+
+_FAST: dict[str, Callable[[list[Any]], pa.Array]] = {
+    "text": lambda v: pa.array(v, pa.string()),
+    "bigint": lambda v: pa.array(v, pa.int64()),
+    "double": lambda v: pa.array(v, pa.float64()),
+    "bool": lambda v: pa.array(v, pa.bool_()),
+    "timestamp": _fast_timestamp,
+    "date": _fast_date,
+    "time": _fast_time,
+}
 
 
 def child_rows(parent_id: Any, items: Iterable[Any] | None, parent_key: str,

@@ -74,6 +74,7 @@ class PageTransformer:
         self.flattener: cf.FieldFlattener | None = None
         self.fields: list[dict[str, Any]] | None = None
         self._builders: dict[str, TableBuilder] = {}
+        self._hinted: set[str] = set()
         # a full listing doubles as the reconciliation id scan; other strategies keep no per-id memory
         self.seen_ids: set[Any] | None = set() if entity.strategy == "full" else None
         self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
@@ -126,7 +127,7 @@ class PageTransformer:
             ot = ft.replace("_fields", "_field_options")
             tbl = self.builder(ft, key="key").to_arrow(field_rows)
             if tbl is not None:
-                out.append(dlt.mark.with_hints(tbl, _fields_hints(ft), create_table_variant=True))
+                out.append(self._mark(tbl, ft, _fields_hints(ft)))
             stones = [{"field_key": r["key"], TOMBSTONE: True} for r in field_rows]
             out.extend(self._replaced(ot, "field_key", stones + option_rows))
         return out
@@ -156,9 +157,10 @@ class PageTransformer:
         for rec in records:
             if self.seen_ids is not None:
                 self.seen_ids.add(rec.get("id"))
-            row: dict[str, Any] = {}
+            row = rec  # a fresh dict (parsed JSON or the flattener's copy): collapse references in place
             for k, v in rec.items():
-                row[k] = collapse_reference(v)
+                if v.__class__ is dict and "value" in v:
+                    row[k] = v["value"]
             for c in e.child_lists:
                 items = row.pop(c.key, None)
                 stone = {self.parent_key: row.get("id"), "_position": -1, TOMBSTONE: True}
@@ -175,7 +177,7 @@ class PageTransformer:
             rows.append(row)
         main = self.builder(e.name, self.flattener.column_types if self.flattener else None).to_arrow(rows)
         if main is not None:
-            out.append(dlt.mark.with_hints(main, self.main_hints, create_table_variant=True))
+            out.append(self._mark(main, e.name, self.main_hints))
         for c in e.child_lists:
             out.extend(self._child_table(c.table, child_tables[c.table]))
         return out, rows
@@ -183,7 +185,7 @@ class PageTransformer:
     def emit_rows(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Rows read back from the destination (reconciliation) in the entity table's types."""
         main = self.builder(self.entity.name).to_arrow(rows)
-        return [] if main is None else [dlt.mark.with_hints(main, self.main_hints, create_table_variant=True)]
+        return [] if main is None else [self._mark(main, self.entity.name, self.main_hints)]
 
     def tombstone_children(self, parent_ids: Sequence[Any]) -> list[Any]:
         """Remove every child row of these parents (hard deletes)."""
@@ -210,7 +212,15 @@ class PageTransformer:
         if tbl is None:
             return []
         self.ctx.count_markers(table, sum(1 for r in rows if r.get(TOMBSTONE)))
-        return [dlt.mark.with_hints(tbl, _child_hints(table, key), create_table_variant=True)]
+        return [self._mark(tbl, table, _child_hints(table, key))]
+
+    def _mark(self, tbl: Any, table: str, hints: Any) -> Any:
+        """Route a table to its variant; the hints travel with the first item only (dlt recomputes
+        the table schema for every item that carries hints, a few ms per page)."""
+        if table in self._hinted:
+            return dlt.mark.with_table_name(tbl, table)
+        self._hinted.add(table)
+        return dlt.mark.with_hints(tbl, hints, create_table_variant=True)
 
     def children_chunks(self, rows: list[dict[str, Any]], skip: int) -> Iterator[tuple[int, list[Any]]]:
         """Per-parent children (products, participants, followers) of a page's parents, in chunks.

@@ -82,7 +82,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import custom_fields as cf
@@ -131,7 +131,7 @@ def record_switch(entity: Entity, state: dict[str, Any], exc: BaseException) -> 
     if state.get("api") == "v2":
         return
     state["api"] = "v2"
-    state["api_switched_at"] = format_v1_timestamp(datetime.now(timezone.utc))
+    state["api_switched_at"] = format_v1_timestamp(datetime.now(UTC))
     log.warning("%s: the v1 endpoint is gone (%s); switching this entity to API v2 (%s), keeping the "
                 "incremental position (last_until=%s)", entity.name, getattr(exc, "status", None) or
                 type(exc).__name__, entity.v2_path, state.get("last_until"))
@@ -139,7 +139,7 @@ def record_switch(entity: Entity, state: dict[str, Any], exc: BaseException) -> 
 
 # ------------------------------------------------------------------------------------------ helpers
 def rfc3339(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def v1_time(value: Any) -> Any:
@@ -172,7 +172,7 @@ _ctx_cache: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDict
 _ctx_lock = threading.RLock()
 
 
-def _cached(ctx: "SyncContext", key: str, compute: Callable[[], Any]) -> Any:
+def _cached(ctx: SyncContext, key: str, compute: Callable[[], Any]) -> Any:
     """One lookup per run (the SyncContext lives as long as the run); concurrent callers wait for it."""
     with _ctx_lock:
         cache = _ctx_cache.setdefault(ctx, {})
@@ -181,14 +181,14 @@ def _cached(ctx: "SyncContext", key: str, compute: Callable[[], Any]) -> Any:
         return cache[key]
 
 
-def company_id(ctx: "SyncContext") -> Any:
+def company_id(ctx: SyncContext) -> Any:
     def fetch() -> Any:
         data = ctx.client.get("/users/me").get("data") or {}
         return data.get("company_id")
     return _cached(ctx, "company_id", fetch)
 
 
-def pipelines_by_id(ctx: "SyncContext") -> dict[int, dict[str, Any]]:
+def pipelines_by_id(ctx: SyncContext) -> dict[int, dict[str, Any]]:
     def fetch() -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
         for page in ctx.client.iter_v2("/pipelines"):
@@ -231,7 +231,7 @@ ADDRESS_PARTS = ("subpremise", "street_number", "route", "sublocality", "localit
 
 
 # ------------------------------------------------------------------------------------------ adapters
-def deal_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def deal_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     status = r.get("status")
     labels = r.get("label_ids") or []
     out = {
@@ -258,7 +258,7 @@ def deal_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
     return out
 
 
-def person_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def person_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     emails = r.get("emails") or []
     labels = r.get("label_ids") or []
     primary = next((e.get("value") for e in emails if e.get("primary")), None)
@@ -279,7 +279,7 @@ def person_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
     return out
 
 
-def org_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def org_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     labels = r.get("label_ids") or []
     out = {
         "id": r.get("id"), "company_id": company_id(ctx), "owner_id": r.get("owner_id"), "name": r.get("name"),
@@ -296,7 +296,7 @@ def org_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
     return out
 
 
-def activity_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def activity_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     attendees = r.get("attendees")
     out = {
         "id": r.get("id"), "company_id": company_id(ctx), "user_id": r.get("owner_id"), "done": r.get("done"),
@@ -327,7 +327,7 @@ def activity_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
     return out
 
 
-def product_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def product_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     out = {
         "id": r.get("id"), "name": r.get("name"), "code": r.get("code"), "description": r.get("description"),
         "unit": r.get("unit"), "tax": r.get("tax"), "category": r.get("category"),
@@ -345,13 +345,13 @@ def product_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
     return out
 
 
-def pipeline_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def pipeline_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     return {"id": r.get("id"), "name": r.get("name"), "url_title": None, "order_nr": r.get("order_nr"),
             "active": _not(r.get("is_deleted")), "deal_probability": r.get("is_deal_probability_enabled"),
             "add_time": v1_time(r.get("add_time")), "update_time": v1_time(r.get("update_time")), "selected": None}
 
 
-def stage_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
+def stage_to_v1(r: dict[str, Any], ctx: SyncContext) -> dict[str, Any]:
     pipe = pipelines_by_id(ctx).get(r.get("pipeline_id")) or {}
     return {"id": r.get("id"), "order_nr": r.get("order_nr"), "name": r.get("name"),
             "active_flag": _not(r.get("is_deleted")), "deal_probability": r.get("deal_probability"),
@@ -361,7 +361,7 @@ def stage_to_v1(r: dict[str, Any], ctx: "SyncContext") -> dict[str, Any]:
             "pipeline_deal_probability": pipe.get("is_deal_probability_enabled")}
 
 
-ADAPTERS: dict[str, Callable[[dict[str, Any], "SyncContext"], dict[str, Any]]] = {
+ADAPTERS: dict[str, Callable[[dict[str, Any], SyncContext], dict[str, Any]]] = {
     "deals": deal_to_v1, "persons": person_to_v1, "organizations": org_to_v1, "activities": activity_to_v1,
     "products": product_to_v1, "pipelines": pipeline_to_v1, "stages": stage_to_v1,
 }
@@ -398,7 +398,7 @@ class V2PageTransformer(PageTransformer):
     """``PageTransformer`` whose input may be v2 records (``api = "v2"``): adapted to the v1 shapes, custom
     fields through ``FieldFlattener(api_version="v2")``, children from the v2 endpoints."""
 
-    def __init__(self, entity: Entity, ctx: "SyncContext", state: dict[str, Any], api: str = "v1") -> None:
+    def __init__(self, entity: Entity, ctx: SyncContext, state: dict[str, Any], api: str = "v1") -> None:
         super().__init__(entity, ctx, state)
         self.api = api
         self._counts: dict[Any, dict[str, Any]] = {}
@@ -421,11 +421,13 @@ class V2PageTransformer(PageTransformer):
             self._seed_types()
 
     def load_fields(self) -> list[Any]:
-        if self.api != "v2" or not self.entity.fields_endpoint:
-            return super().load_fields()
         try:
             return super().load_fields()  # v1 field endpoints are not deprecated: identical *_fields tables
         except (PipedriveGoneError, PipedriveNotFoundError):
+            if not self.entity.fields_endpoint:
+                raise
+            log.warning("%s: v1 %s is gone; reading the field metadata from API v2", self.entity.name,
+                        self.entity.fields_endpoint)
             fields: list[dict[str, Any]] = []
             for page in self.ctx.client.iter_v2(self.entity.fields_endpoint):
                 fields.extend(page.items)
@@ -516,7 +518,7 @@ class V2PageTransformer(PageTransformer):
         return self.ctx.map_parents(lambda pid: self._fetch_children(child, pid), parent_ids)
 
 
-def make_transformer(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> PageTransformer:
+def make_transformer(entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> PageTransformer:
     """A transformer for ``entity``: v2-capable when the entity has a v2 list and v1 is not forced."""
     if not entity.v2_path or ctx.options.api_version == "v1":
         return PageTransformer(entity, ctx, state)
@@ -528,7 +530,7 @@ def api_of(xf: PageTransformer) -> str:
 
 
 # ------------------------------------------------------------------------------------------ generators
-def _backfill_slices(entity: Entity, ctx: "SyncContext", until: datetime) -> list[tuple[str | None, str]]:
+def _backfill_slices(entity: Entity, ctx: SyncContext, until: datetime) -> list[tuple[str | None, str]]:
     """Time slices of a first window so the history downloads in parallel (as the v1 path does); the
     lower bound is the ``add_time`` of the lowest id, slice 0 stays open below it."""
     n = ctx.options.max_workers * 2
@@ -551,7 +553,7 @@ def _stream(since: str | None, until: str, **extra: Any) -> dict[str, Any]:
     return {"since": since, "until": until, "cursor": None, "skip": 0, **extra}
 
 
-def _window(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> dict[str, Any]:
+def _window(entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> dict[str, Any]:
     """The pending v2 window; a v1 window interrupted by the switch is carried over stream by stream."""
     pending = state.get("pending")
     if pending is not None and pending.get("api") == "v2":
@@ -588,7 +590,7 @@ def _window(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> dict[s
     return pending
 
 
-def collection_pages(entity: Entity, ctx: "SyncContext", state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
+def collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
     """Cursor entity on v2: each stream's [since, until] (inclusive, v1 semantics) asked as
     ``updated_since=since`` / ``updated_until=until + 1 s``, sorted by update_time; streams run
     concurrently and every stream's keyset cursor is saved after each page (resumable)."""
@@ -630,21 +632,21 @@ def collection_pages(entity: Entity, ctx: "SyncContext", state: dict[str, Any], 
     state.pop("pending", None)
 
 
-def full_pages(entity: Entity, ctx: "SyncContext", state: dict[str, Any], xf: Any) -> Iterator[Any]:
+def full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Any) -> Iterator[Any]:
     """Small/full entities on v2 (products, pipelines, stages): the whole list, merged on the key."""
     state.pop("pending", None)
     for page in ctx.client.iter_v2(entity.v2_path):  # type: ignore[arg-type]
         yield from xf.transform(page.items)
 
 
-def pages(entity: Entity, ctx: "SyncContext", state: dict[str, Any], xf: Any) -> Iterator[Any]:
+def pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Any) -> Iterator[Any]:
     if entity.strategy == "collection":
         yield from collection_pages(entity, ctx, state, xf)
     else:
         yield from full_pages(entity, ctx, state, xf)
 
 
-def scan_ids(entity: Entity, ctx: "SyncContext", counter: list[int]) -> Iterator[Any]:
+def scan_ids(entity: Entity, ctx: SyncContext, counter: list[int]) -> Iterator[Any]:
     """Every id of the entity through its v2 list (reconciliation), 500 per page."""
     params = {"status": ALL_DEAL_STATUSES} if entity.has_deleted_status else None
     for page in ctx.client.iter_v2(entity.v2_path, params):  # type: ignore[arg-type]
@@ -654,22 +656,34 @@ def scan_ids(entity: Entity, ctx: "SyncContext", counter: list[int]) -> Iterator
                 yield rec["id"]
 
 
-__all__ = ["API_VERSIONS", "ADAPTERS", "V2PageTransformer", "wants_v2", "is_gone", "record_switch",
-           "make_transformer", "api_of", "pages", "collection_pages", "full_pages", "scan_ids"]
+__all__ = [
+    "ADAPTERS",
+    "API_VERSIONS",
+    "V2PageTransformer",
+    "api_of",
+    "collection_pages",
+    "full_pages",
+    "is_gone",
+    "make_transformer",
+    "pages",
+    "record_switch",
+    "scan_ids",
+    "wants_v2",
+]
 
 
 class IdScan:
     """Every id of an entity through its v2 list, iterated once by ``deletes.reconcile`` (the v1 scan
     would hit the removed v1 endpoint); ``pages`` counts the pages read."""
 
-    def __init__(self, entity: Entity, ctx: "SyncContext") -> None:
+    def __init__(self, entity: Entity, ctx: SyncContext) -> None:
         self.entity, self.ctx, self.pages = entity, ctx, [0]
 
     def __iter__(self) -> Iterator[Any]:
         return scan_ids(self.entity, self.ctx, self.pages)
 
 
-def id_scan_if_due(entity: Entity, ctx: "SyncContext", state: dict[str, Any]) -> IdScan | None:
+def id_scan_if_due(entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> IdScan | None:
     """The v2 id scan when this entity's reconciliation is due (same rule as the v1 path), else None."""
     from .deletes import reconcile_due
 

@@ -7,9 +7,8 @@ documented ones (``pipedrive_source.v2.V1_ONLY_TYPES`` + the ``prices`` JSON wit
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,7 +22,7 @@ from pipedrive_source.simulator.server import load_apis
 
 from .sync_helpers import api, duckdb_pipeline, rows, sim_stats, sync
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 V2_ENTITIES = ["deals", "persons", "organizations", "activities", "products", "pipelines", "stages"]
 DEPRECATED = ("/deals", "/persons", "/organizations", "/activities", "/products", "/pipelines", "/stages")
 
@@ -63,7 +62,7 @@ def v1_requests(stats: dict, prefixes: tuple[str, ...] = DEPRECATED) -> dict[str
     """Requests (any status) to the deprecated v1 lists/collections/items."""
     out = {}
     for key, n in stats["requests"].items():
-        method, path = key.split(" ", 1)
+        path = key.split(" ", 1)[1]
         if path.startswith("/v1/") and any(path[3:] == p or path[3:].startswith(p + "/collection")
                                             or path[3:] == p + "/{id}" for p in prefixes):
             out[key] = n
@@ -78,7 +77,7 @@ def assert_matches_truth(sim: Simulator, p: Any) -> None:
         live = {i for i, r in landed.items() if not r["is_deleted"] or entity == "deals"}
         assert live == set(truth), entity
         for i, rec in truth.items():
-            got = landed[i]["update_time"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            got = landed[i]["update_time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
             assert got == rec["update_time"], (entity, i)
 
 
@@ -267,7 +266,7 @@ def test_auto_switches_mid_run(tmp_path) -> None:
 def assert_matches_truth_for(sim: Simulator, p: Any, entities: tuple[str, ...]) -> None:
     for entity in entities:
         truth = {r["id"]: r["update_time"] for r in sim.company.visible(entity, include_deleted_deals=True)}
-        landed = {r["id"]: r["update_time"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        landed = {r["id"]: r["update_time"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
                   for r in rows(p, f"select id, update_time from {{schema}}.{entity}")}
         assert landed == truth, entity
 
@@ -293,3 +292,37 @@ def test_v2_incremental_window_boundaries(tmp_path) -> None:
         assert titles == {20: "at the old window end", 21: "two minutes later"}
         # 19 and 20 (stamped on the boundary second, since is inclusive) and 21; nothing else
         assert sim_stats(sim)["requests"]["GET /v2/deals"] == 1 and result.rows["deals"] == 3
+
+
+def _v1_route_gone(template: str) -> dict:
+    """Route table whose v1 ``template`` answers 410 Gone (as a removed v1 endpoint does)."""
+    from pipedrive_source.simulator.api_v1 import error
+
+    apis = load_apis()
+    v1 = apis["v1"]
+
+    def match(method: str, path: str) -> Any:
+        found = v1.match_route(method, path)
+        if found is None or found[0].template != template:
+            return found
+        route, params = found
+        return type(route)(route.method, route.template, lambda c, r: error(410, "This endpoint has been removed."),
+                           route.is_search), params
+
+    apis["v1"] = v1._replace(match_route=match)
+    return apis
+
+
+def test_v2_field_metadata_when_v1_field_endpoints_are_gone(tmp_path) -> None:
+    """Custom-field columns come out the same when the field map is built from /api/v2/dealFields."""
+    cols = "id, contract_value, contract_value_currency, region, region_id, tags, tags_ids, source, source_2, billing_address_locality"
+    got = {}
+    for name, apis in (("v1fields", None), ("v2fields", _v1_route_gone("/dealFields"))):
+        with run_simulator(SimulatorConfig(scale=60, rate_limit=False, start_time=FROZEN), apis=apis) as sim:
+            p = duckdb_pipeline(tmp_path / name, name=name)
+            assert sync(sim, p, entities=["deals"], api_version="v2", children=False).exit_code == EXIT_OK
+            if apis is not None:
+                assert sim_stats(sim)["requests"].get("GET /v2/dealFields") == 1
+            got[name] = rows(p, f"select {cols} from {{schema}}.deals order by id")
+    assert got["v1fields"] == got["v2fields"] and len(got["v1fields"]) == 60
+    assert any(r["contract_value"] is not None for r in got["v2fields"])

@@ -31,14 +31,15 @@ from __future__ import annotations
 import base64
 import binascii
 from array import array
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import v2_render as r2
 from .api_v1 import ApiError, Route, SimRequest, SimResponse, _guard, error, ok
 from .store import FIELD_ENTITIES, parse_ts
 from .v1_query import _sort_value, field_pred, owner_pred, q_bool, q_int, select_ids
-from . import v2_render as r2
 
 if TYPE_CHECKING:
     from .store import Company, EntityStore
@@ -158,7 +159,7 @@ def offset_page(rows: list, req: SimRequest, maximum: int = MAX_LIMIT) -> tuple[
     return page, {"next_cursor": nxt}
 
 
-def _key_fn(c: "Company", st: "EntityStore", entity: str, field: str) -> Callable[[int], Any]:
+def _key_fn(c: Company, st: EntityStore, entity: str, field: str) -> Callable[[int], Any]:
     """The sort key ``select_ids``/``sort_ids`` order by, as a function of the id."""
     if field == "id":
         return lambda i: i
@@ -168,7 +169,7 @@ def _key_fn(c: "Company", st: "EntityStore", entity: str, field: str) -> Callabl
     return lambda i: _sort_value((st.get(i) or {}).get(field))
 
 
-def _after(ids: "array[int]", key: Callable[[int], Any], desc: bool, last: tuple) -> int:
+def _after(ids: array[int], key: Callable[[int], Any], desc: bool, last: tuple) -> int:
     """Index of the first id strictly after ``last`` = (sort key, id) in the sorted ``ids``."""
     lo, hi = 0, len(ids)
     while lo < hi:
@@ -188,7 +189,7 @@ def _jsonable(v: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------ big lists
-def _status_pred(c: "Company", statuses: set[str]) -> Callable[[int], bool]:
+def _status_pred(c: Company, statuses: set[str]) -> Callable[[int], bool]:
     st = c.stores["deals"]
     ov, nb, misc = st.overlay, st.n_base, c.b.deal_misc
 
@@ -199,19 +200,19 @@ def _status_pred(c: "Company", statuses: set[str]) -> Callable[[int], bool]:
     return p
 
 
-def _archived_pred(c: "Company", archived: bool) -> Callable[[int], bool]:
+def _archived_pred(c: Company, archived: bool) -> Callable[[int], bool]:
     ov = c.stores["deals"].overlay  # generated deals are never archived; only writes archive them
     return lambda i: bool((ov.get(i) or {}).get("is_archived")) is archived
 
 
-def _window_pred(st: "EntityStore", lo: int | None, hi: int | None) -> Callable[[int], bool]:
+def _window_pred(st: EntityStore, lo: int | None, hi: int | None) -> Callable[[int], bool]:
     ut = st.ut_array()
     lo_ = lo if lo is not None else -(1 << 62)
     hi_ = hi if hi is not None else (1 << 62)
     return lambda i: lo_ <= ut[i] < hi_
 
 
-def list_entity(c: "Company", req: SimRequest, entity: str, *, archived: bool | None = None) -> SimResponse:
+def list_entity(c: Company, req: SimRequest, entity: str, *, archived: bool | None = None) -> SimResponse:
     st = c.stores[entity]
     limit = q_limit(req)
     sort_by, desc = q_sort(req, SORTABLE[entity])
@@ -298,15 +299,15 @@ _FILTERS = {
 }
 
 
-def _get_flat_or_404(c: "Company", entity: str, i: int) -> dict:
+def _get_flat_or_404(c: Company, entity: str, i: int) -> dict:
     rec = c.get_flat(entity, i)
     if rec is None:
         raise ApiError(404, f"{LABEL.get(entity, 'Item')} not found")
     return rec
 
 
-def _single(entity: str) -> Callable[["Company", SimRequest], SimResponse]:
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+def _single(entity: str) -> Callable[[Company, SimRequest], SimResponse]:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         rec = _get_flat_or_404(c, entity, path_id(req))
         include = set(q_list(req, "include_fields", r2.INCLUDE_FIELDS[entity]))
         only_cf = set(q_list(req, "custom_fields", max_items=15)) or None
@@ -316,8 +317,8 @@ def _single(entity: str) -> Callable[["Company", SimRequest], SimResponse]:
     return handler
 
 
-def _lister(entity: str, archived: bool | None = None) -> Callable[["Company", SimRequest], SimResponse]:
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+def _lister(entity: str, archived: bool | None = None) -> Callable[[Company, SimRequest], SimResponse]:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         return list_entity(c, req, entity, archived=archived)
     handler.__name__ = f"get_{entity}_v2" + ("_archived" if archived else "")
     return handler
@@ -329,7 +330,7 @@ def _sorted_rows(rows: list[dict], req: SimRequest, allowed: tuple[str, ...]) ->
     return sorted(rows, key=lambda r: (_sort_value(r.get(by)), r.get("id") or 0), reverse=desc)
 
 
-def get_deal_products(c: "Company", req: SimRequest) -> SimResponse:
+def get_deal_products(c: Company, req: SimRequest) -> SimResponse:
     did = path_id(req)
     _get_flat_or_404(c, "deals", did)
     rows = [r2.deal_product_v2(r, did) for r in c.deal_children("products", did)]
@@ -338,7 +339,7 @@ def get_deal_products(c: "Company", req: SimRequest) -> SimResponse:
     return ok(page, ad)
 
 
-def get_deals_products(c: "Company", req: SimRequest) -> SimResponse:
+def get_deals_products(c: Company, req: SimRequest) -> SimResponse:
     ids = q_int_list(req, "deal_ids", 100)
     if not ids:
         raise ApiError(400, "Parameter 'deal_ids' is required")
@@ -352,8 +353,8 @@ def get_deals_products(c: "Company", req: SimRequest) -> SimResponse:
     return ok(page, ad)
 
 
-def _followers(entity: str) -> Callable[["Company", SimRequest], SimResponse]:
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+def _followers(entity: str) -> Callable[[Company, SimRequest], SimResponse]:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         i = path_id(req)
         rec = _get_flat_or_404(c, entity, i)
         if entity == "deals":
@@ -371,14 +372,14 @@ def _followers(entity: str) -> Callable[["Company", SimRequest], SimResponse]:
 
 
 # ------------------------------------------------------------------------------------ pipelines, stages
-def get_pipelines(c: "Company", req: SimRequest) -> SimResponse:
+def get_pipelines(c: Company, req: SimRequest) -> SimResponse:
     rows = [r2.pipeline_v2(p) for p in _small(c, "pipelines")]
     rows = _sorted_rows(rows, req, ("id", "update_time", "add_time"))
     page, ad = offset_page(rows, req)
     return ok(page, ad)
 
 
-def get_pipeline(c: "Company", req: SimRequest) -> SimResponse:
+def get_pipeline(c: Company, req: SimRequest) -> SimResponse:
     pid = path_id(req)
     for p in _small(c, "pipelines"):
         if p["id"] == pid:
@@ -386,7 +387,7 @@ def get_pipeline(c: "Company", req: SimRequest) -> SimResponse:
     raise ApiError(404, "Pipeline not found")
 
 
-def get_stages(c: "Company", req: SimRequest) -> SimResponse:
+def get_stages(c: Company, req: SimRequest) -> SimResponse:
     pid = q_int(req, "pipeline_id")
     rows = [r2.stage_v2(s) for s in _small(c, "stages") if not pid or s.get("pipeline_id") == pid]
     rows = _sorted_rows(rows, req, ("id", "update_time", "add_time", "order_nr"))
@@ -394,7 +395,7 @@ def get_stages(c: "Company", req: SimRequest) -> SimResponse:
     return ok(page, ad)
 
 
-def get_stage(c: "Company", req: SimRequest) -> SimResponse:
+def get_stage(c: Company, req: SimRequest) -> SimResponse:
     sid = path_id(req)
     for s in _small(c, "stages"):
         if s["id"] == sid:
@@ -402,7 +403,7 @@ def get_stage(c: "Company", req: SimRequest) -> SimResponse:
     raise ApiError(404, "Stage not found")
 
 
-def _small(c: "Company", name: str) -> list[dict]:
+def _small(c: Company, name: str) -> list[dict]:
     st = c.stores[name]
     return [rec for rec in (st.get(i) for i in st.ids()) if rec is not None]
 
@@ -411,10 +412,10 @@ def _small(c: "Company", name: str) -> list[dict]:
 FIELDS_ENTITY = {v: k for k, v in FIELD_ENTITIES.items() if k != "notes"}  # v2 has no noteFields
 
 
-def _fields_list(name: str) -> Callable[["Company", SimRequest], SimResponse]:
+def _fields_list(name: str) -> Callable[[Company, SimRequest], SimResponse]:
     entity = FIELDS_ENTITY[name]
 
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         rows = [r2.field_v2(f) for f in c.fields[entity]]
         page, ad = offset_page(rows, req)
         return ok(page, ad)
@@ -422,10 +423,10 @@ def _fields_list(name: str) -> Callable[["Company", SimRequest], SimResponse]:
     return handler
 
 
-def _field_one(name: str) -> Callable[["Company", SimRequest], SimResponse]:
+def _field_one(name: str) -> Callable[[Company, SimRequest], SimResponse]:
     entity = FIELDS_ENTITY[name]
 
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         code = req.path_params.get("field_code", "")
         for f in c.fields[entity]:
             if f["key"] == code:
@@ -437,10 +438,10 @@ def _field_one(name: str) -> Callable[["Company", SimRequest], SimResponse]:
 
 # ------------------------------------------------------------------------------------ search
 def _search(kinds: tuple[str, ...], v1_handler_name: str, maximum: int = MAX_LIMIT
-            ) -> Callable[["Company", SimRequest], SimResponse]:
+            ) -> Callable[[Company, SimRequest], SimResponse]:
     """v1's search engine with the v2 envelope: cursor instead of start, v2 item extras."""
 
-    def handler(c: "Company", req: SimRequest) -> SimResponse:
+    def handler(c: Company, req: SimRequest) -> SimResponse:
         from . import v1_read
 
         limit = q_limit(req, maximum)
@@ -544,4 +545,4 @@ def match_route_v2(method: str, path: str) -> tuple[Route, dict[str, str]] | Non
     return route, dict(zip(names, values))
 
 
-__all__ = ["SimRequest", "SimResponse", "Route", "match_route_v2", "routes", "error"]
+__all__ = ["Route", "SimRequest", "SimResponse", "error", "match_route_v2", "routes"]

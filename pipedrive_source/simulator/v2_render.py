@@ -95,7 +95,7 @@ def _ids(v: Any) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------- custom fields
-def custom_fields_v2(c: "Company", entity: str, flat: dict, *, option_labels: bool = False,
+def custom_fields_v2(c: Company, entity: str, flat: dict, *, option_labels: bool = False,
                      only: set[str] | None = None) -> dict[str, Any]:
     """The v2 ``custom_fields`` object of a flat v1 record (keys present in the record only)."""
     out: dict[str, Any] = {}
@@ -147,7 +147,7 @@ def _cf_value(f: dict, rec: dict, option_labels: bool) -> Any:
 
 
 # ---------------------------------------------------------------------------------- entities
-def deal_v2(c: "Company", d: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
+def deal_v2(c: Company, d: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
             only_cf: set[str] | None = None) -> dict:
     status = d.get("status")
     out = {
@@ -179,7 +179,7 @@ def deal_v2(c: "Company", d: dict, include: set[str] = frozenset(), *, option_la
     return out
 
 
-def person_v2(c: "Company", p: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
+def person_v2(c: Company, p: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
               only_cf: set[str] | None = None) -> dict:
     out = {
         "id": p["id"], "name": p.get("name"), "first_name": p.get("first_name"), "last_name": p.get("last_name"),
@@ -203,7 +203,7 @@ def person_v2(c: "Company", p: dict, include: set[str] = frozenset(), *, option_
     return out
 
 
-def org_v2(c: "Company", o: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
+def org_v2(c: Company, o: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
            only_cf: set[str] | None = None) -> dict:
     out = {
         "id": o["id"], "name": o.get("name"), "owner_id": _int_or_none(o.get("owner_id")),
@@ -225,7 +225,7 @@ def org_v2(c: "Company", o: dict, include: set[str] = frozenset(), *, option_lab
     return out
 
 
-def activity_v2(c: "Company", a: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
+def activity_v2(c: Company, a: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
                 only_cf: set[str] | None = None) -> dict:
     out = {
         "id": a["id"], "subject": a.get("subject"), "type": a.get("type"),
@@ -254,7 +254,7 @@ def activity_v2(c: "Company", a: dict, include: set[str] = frozenset(), *, optio
     return out
 
 
-def product_v2(c: "Company", p: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
+def product_v2(c: Company, p: dict, include: set[str] = frozenset(), *, option_labels: bool = False,
                only_cf: set[str] | None = None) -> dict:
     return {
         "id": p["id"], "name": p.get("name"), "code": p.get("code"), "unit": p.get("unit"), "tax": p.get("tax"),

@@ -18,7 +18,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipedrive_source.runner import make_pipeline, run_sync  # noqa: E402
-from pipedrive_source.simulator import SimulatorConfig, run_simulator  # noqa: E402
+from pipedrive_source.runner import make_pipeline, run_sync
+from pipedrive_source.simulator import SimulatorConfig, run_simulator
 
 ENTITIES = ["deals", "persons", "organizations", "activities", "products", "pipelines", "stages"]
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 LISTS = {f"GET /{v}/{e}{s}" for v in ("v1", "v2") for e in ENTITIES for s in ("", "/collection", "/archived")}
 
 

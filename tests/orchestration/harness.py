@@ -31,7 +31,8 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
            if not k.startswith(_LEAKY_PREFIXES) and k not in _LEAKY_NAMES}
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    env.update(TMPDIR=str(tmp), RUNTIME__DLTHUB_TELEMETRY="false", PYTHONUNBUFFERED="1")
+    # the orchestrator venvs hold dependencies only: the code under test comes from this checkout
+    env.update(TMPDIR=str(tmp), RUNTIME__DLTHUB_TELEMETRY="false", PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     env.update(extra)
     return env
 

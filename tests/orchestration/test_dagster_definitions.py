@@ -6,6 +6,7 @@ request after a deal rename and must be incremental.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,12 @@ def test_dagster_assets_full_then_scheduled_incremental(simulator, tmp_path):
     )
     (tmp_path / "dagster").mkdir()
     python = str(venv / "bin" / "python")
+
+    # the code location loads the way `dagster dev -f` / a deployment loads it
+    validate = subprocess.run([str(venv / "bin" / "dagster"), "definitions", "validate", "-f", str(DEFINITIONS)],
+                              env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert validate.returncode == 0, validate.stderr[-3000:]
+    assert "All code locations passed validation" in validate.stdout + validate.stderr
 
     run1 = run_json([python, str(RUNNER), str(DEFINITIONS), "all"], env, tmp_path / "run1.log", timeout=1200)
     assert run1["success"], log_tail(run1)

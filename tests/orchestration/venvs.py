@@ -3,9 +3,10 @@
 Why: Airflow and Dagster are heavy, bring their own pins, and must never enter the project's base
 install or the shared dev venv. Each orchestrator gets its own venv under
 ``~/.cache/pipedrive-source/venvs/<kind>-<hash>`` (override the root with ``PIPEDRIVE_ORCH_VENVS``).
-The hash covers the Python version, the repo path and ``pyproject.toml``, so a re-run reuses the venv
-and any dependency change builds a fresh one. The project is installed editable, so code changes need
-no rebuild.
+The venv holds the project's *dependencies* (``pyproject.toml`` + the kind's extras), not the
+project: tests run the orchestrator with ``PYTHONPATH`` at the checkout (see ``harness.clean_env``),
+so any checkout, including CI's fresh copy, reuses it and code changes need no rebuild. The hash
+covers the Python version and ``pyproject.toml``; a dependency change builds a fresh venv.
 
 Run as a script to build them ahead of the tests (CI does this to show the time taken):
     python -m tests.orchestration.venvs airflow dagster
@@ -24,9 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # kind -> pyproject extras (postgres: the Airflow tests also run parallel tasks against PostgreSQL)
-KINDS = {"airflow": "airflow,postgres", "dagster": "dagster"}
+KINDS: dict[str, tuple[str, ...]] = {"airflow": ("airflow", "postgres"), "dagster": ("dagster",)}
 _DONE = ".pipedrive-venv-ok"
-_FORMAT = "1"  # bump when the way a venv is built changes
+_FORMAT = "2"  # bump when the way a venv is built changes
 
 
 def venvs_root() -> Path:
@@ -38,7 +39,7 @@ def venvs_root() -> Path:
 def requirements_hash(kind: str) -> str:
     """Hash of everything that decides the venv's content."""
     h = hashlib.sha256()
-    for part in (_FORMAT, kind, KINDS[kind], sys.version, str(REPO), (REPO / "pyproject.toml").read_text()):
+    for part in (_FORMAT, kind, ",".join(KINDS[kind]), sys.version, (REPO / "pyproject.toml").read_text()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
@@ -81,7 +82,7 @@ def ensure_venv(kind: str, *, quiet: bool = True) -> Path:
             except subprocess.CalledProcessError as exc:
                 raise RuntimeError(f"building the {kind} venv failed: {exc}; see {log_path}") from None
         seconds = time.monotonic() - started
-        (path / _DONE).write_text(f"{seconds:.1f}\n{REPO}\n")
+        (path / _DONE).write_text(f"{seconds:.1f}\n")
         if not quiet:
             print(f"{kind} venv built in {seconds:.0f}s: {path}", file=sys.stderr)
     _prune(kind, keep=path)
@@ -89,20 +90,18 @@ def ensure_venv(kind: str, *, quiet: bool = True) -> Path:
 
 
 def _prune(kind: str, keep: Path) -> None:
-    """Drop this checkout's venvs of older requirement hashes (Airflow's is ~500 MB).
+    """Drop venvs of other requirement hashes (Airflow's is ~500 MB) unused for an hour.
 
-    Only venvs built for the same repo path and unused for an hour: other checkouts on the machine
-    share the cache dir and may be running their tests right now.
+    The hour spares other checkouts on the machine (other pyproject) running their tests right now.
     """
     for lock_path in keep.parent.glob(f"{kind}-*.lock"):
         old = lock_path.with_suffix("")
         if old == keep:
             continue
         try:
-            marker = (old / _DONE).read_text().splitlines()
-            if len(marker) < 2 or marker[1] != str(REPO) or time.time() - (old / _DONE).stat().st_mtime < 3600:
+            if time.time() - (old / _DONE).stat().st_mtime < 3600:
                 continue
-        except OSError:
+        except OSError:  # half-built or foreign: leave it
             continue
         with open(lock_path, "w") as lock:
             try:
@@ -115,12 +114,13 @@ def _prune(kind: str, keep: Path) -> None:
 
 
 def _build(kind: str, path: Path, log) -> None:
-    """venv + uv (much faster than pip on Airflow's ~150 packages) + the project with its extra."""
+    """venv + uv (much faster than pip on Airflow's ~150 packages) + the project's deps with the extras."""
     _run([sys.executable, "-m", "venv", str(path)], log)
     py = str(venv_python(path))
     _run([py, "-m", "pip", "install", "--quiet", "uv"], log)
-    uv = str(path / "bin" / "uv")
-    _run([uv, "pip", "install", "--python", py, "-e", f"{REPO}[{KINDS[kind]}]", "pytest"], log)
+    extras = [arg for extra in KINDS[kind] for arg in ("--extra", extra)]
+    _run([str(path / "bin" / "uv"), "pip", "install", "--python", py, "-r", str(REPO / "pyproject.toml"), *extras],
+         log)
 
 
 def build_time(path: Path) -> float | None:

@@ -4,6 +4,7 @@
   (API token, OAuth client secret, refresh/access tokens) and any extra text they saw (subprocess
   output, exception messages) with ``secret_scan.add_secret`` / ``secret_scan.add_text``. At teardown
   the captured logs and texts must not contain any secret; a leak fails the test.
+- failure reports (exceptions) are scanned for the same secrets (``pytest_runtest_makereport``).
 - ``reliability_report``: ``reliability_report(faults=..., runs=..., completed=..., lost=..., duplicated=...)``
   records one summary line per test; the lines are printed at the end of the session and written
   to ``/tmp/pipedrive-reliability/report.json`` (override: ``PIPEDRIVE_RELIABILITY_REPORT``).
@@ -59,11 +60,13 @@ class SecretScan:
 
 @pytest.fixture(autouse=True)
 def secret_scan(caplog: pytest.LogCaptureFixture) -> Iterator[SecretScan]:
-    caplog.set_level(logging.DEBUG)
+    # order matters: set_level(logger=...) also sets the capture handler's level; DEBUG must come last
     caplog.set_level(logging.INFO, logger="httpcore")  # connection chatter, no payloads
+    caplog.set_level(logging.DEBUG)
     scan = SecretScan()
     yield scan
-    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''} {getattr(r, 'pd_op', '')}" for r in caplog.records)
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]  # .records = this phase only
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''} {getattr(r, 'pd_op', '')}" for r in records)
     leaks = scan.leaks(text)
     assert not leaks, leaks
     assert scan.secrets, "a reliability test must register the secrets it scans for"
@@ -82,6 +85,22 @@ def reliability_report(request: pytest.FixtureRequest) -> Iterator[Any]:
         line = {"test": request.node.name, "seconds": round(time.monotonic() - started, 1), **fields}
         _REPORTS.append(line)
         print("RELIABILITY " + " ".join(f"{k}={v}" for k, v in line.items()))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Exceptions are scanned too: a failure report that quotes a secret fails loudly as a leak."""
+    outcome = yield
+    report = outcome.get_result()
+    scan = getattr(item, "funcargs", {}).get("secret_scan")
+    if scan is None or not report.failed or not scan.secrets:
+        return
+    text = report.longreprtext
+    leaked = [s[:6] + "…" for s in scan.secrets if s in text]
+    if leaked:
+        for secret in scan.secrets:
+            text = text.replace(secret, "<redacted>")
+        report.longrepr = f"SECRET LEAK in the failure report ({', '.join(leaked)}); redacted report:\n{text}"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

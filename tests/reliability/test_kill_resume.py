@@ -19,7 +19,7 @@ from tests.sync_helpers import api
 
 from .conftest import new_token
 from .harness import RunOutcome, Trigger, run_cli
-from .truth import compare, duckdb_query
+from .truth import Diff, compare, duckdb_query
 
 pytestmark = pytest.mark.reliability
 
@@ -32,10 +32,10 @@ TRUTH = ("deals", "persons", "organizations", "activities", "products", "notes",
 def _backfill_triggers(rng: random.Random) -> list[Trigger]:
     return [
         Trigger("requests", rng.randint(5, 60)),
-        Trigger("normalize", delay=rng.uniform(0.0, 0.3)),
+        Trigger("normalize", delay=rng.uniform(0.0, 0.08)),
         Trigger("requests", rng.randint(5, 60)),
         Trigger("delay", rng.uniform(1.5, 4.0)),
-        Trigger("normalize", delay=rng.uniform(0.0, 0.3)),
+        Trigger("normalize", delay=rng.uniform(0.0, 0.08)),
         Trigger("load", delay=rng.uniform(0.0, 1.0)),
     ]
 
@@ -43,11 +43,11 @@ def _backfill_triggers(rng: random.Random) -> list[Trigger]:
 def _incremental_triggers(rng: random.Random) -> list[Trigger]:
     return [
         Trigger("requests", rng.randint(2, 12)),
-        Trigger("normalize", delay=rng.uniform(0.0, 0.3)),
+        Trigger("normalize", delay=rng.uniform(0.0, 0.08)),
         Trigger("load", delay=rng.uniform(0.0, 1.0)),
         Trigger("requests", rng.randint(2, 12)),
         Trigger("load", delay=rng.uniform(0.0, 1.0)),
-        Trigger("normalize", delay=rng.uniform(0.0, 0.3)),
+        Trigger("normalize", delay=rng.uniform(0.0, 0.08)),
         Trigger("requests", rng.randint(2, 12)),
         Trigger("delay", rng.uniform(1.0, 3.0)),
     ]
@@ -77,37 +77,40 @@ def test_sigkill_at_random_points_then_resume_is_exact(simulator_factory, tmp_pa
     db, dlt_dir = tmp_path / "kill.duckdb", tmp_path / "dlt"
     query = duckdb_query(db)
     outcomes: list[tuple[str, RunOutcome]] = []
+    checks: list[tuple[int, str, Diff]] = []  # after every run that was not killed
 
     def run(trigger: Trigger | None, phase: str) -> RunOutcome:
         out = run_cli(sim, token, db, dlt_dir, trigger=trigger, extra_args=["--entities", ENTITIES])
         secret_scan.add_text(f"run {len(outcomes)} stdout", out.stdout)
         secret_scan.add_text(f"run {len(outcomes)} stderr", out.stderr)
-        assert out.killed or out.returncode == 0, f"{trigger}: exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
         outcomes.append((phase, out))
+        assert out.killed or out.returncode == 0, \
+            f"{trigger}: exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+        if not out.killed:  # a run that finished must leave the destination equal to the truth
+            checks.append((len(outcomes) - 1, f"{phase} run after '{outcomes[-2][1].trigger}'"
+                           if len(outcomes) > 1 else phase, compare(sim.company, query, TRUTH)))
         return out
 
     for trigger in _backfill_triggers(rng):
         run(trigger, "backfill")
-    assert run(None, "backfill").returncode == 0
-    after_backfill = compare(sim.company, query, TRUTH)
-    assert after_backfill.exact, after_backfill.explain()
-
+    run(None, "backfill")
     changes = 0
     for i, trigger in enumerate(_incremental_triggers(rng)):
         changes += _mutate(sim, rng, i)
         run(trigger, "incremental")
-    assert run(None, "incremental").returncode == 0
-    final = compare(sim.company, query, TRUTH)
+    run(None, "incremental")
 
     kills = [(phase, o) for phase, o in outcomes if o.killed]
     where = [f"{phase}/{o.killed_in}" for phase, o in kills]
+    bad = [(i, label, d.explain()) for i, label, d in checks if not d.exact]
+    final = checks[-1][2]
     reliability_report(
         faults=f"SIGKILL x{len(kills)} ({', '.join(where)})",
-        runs=len(outcomes), completed=sum(1 for _, o in outcomes if not o.killed), changes=changes,
-        rows_lost=final.rows_lost, rows_duplicated=final.rows_duplicated,
+        runs=len(outcomes), completed=len(checks), inexact_completed_runs=len(bad), changes=changes,
+        rows_lost=max(d.rows_lost for _, _, d in checks), rows_duplicated=max(d.rows_duplicated for _, _, d in checks),
         rows_checked=sum(final.checked.values()),
     )
-    assert final.exact, final.explain()
+    assert not bad, bad
     # the kills really were spread over the phases of a run and over both kinds of run
     in_phase = {p: sum(1 for _, o in kills if o.killed_in == p) for p in ("extract", "normalize", "load")}
     assert len(kills) >= 10, [(p, o.trigger, o.returncode) for p, o in outcomes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ from pipedrive_source.simulator import Simulator, SimulatorConfig, run_simulator
 from pipedrive_source.simulator.api_v2 import match_route_v2
 from pipedrive_source.simulator.limits import TokenCosts, normalise_template
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_update_window_since_inclusive_until_exclusive(sim: Simulator) -> None:
     assert v1(sim, "PUT", "/deals/4", json={"title": "touched at t"}).status_code == 200
     sim.clock.advance(10)
     assert v1(sim, "PUT", "/deals/9", json={"title": "touched at t+10"}).status_code == 200
-    ids = lambda **p: [d["id"] for d in all_pages(sim, "/deals", p)]  # noqa: E731
+    ids = lambda **p: [d["id"] for d in all_pages(sim, "/deals", p)]
     assert ids(updated_since=stamp(t)) == [4, 9]
     assert ids(updated_since=stamp(t), updated_until=stamp(t + timedelta(seconds=10))) == [4]
     assert ids(updated_since=stamp(t + timedelta(seconds=1))) == [9]
