@@ -211,12 +211,15 @@ def _scan_ids(entity: Entity, ctx: SyncContext, pages: list[int]) -> Iterator[An
 
 
 def _reconcile_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer,
-                     known_ids: set[Any] | None) -> Iterator[Any]:
+                     known_ids: set[Any] | None,
+                     scan: Callable[[Entity, SyncContext, list[int]], Iterator[Any]] | None = None) -> Iterator[Any]:
     """Id reconciliation: vanished (deleted or merged-away) records become soft/hard deletes.
 
     The full scan completes before anything is compared (``deletes.reconcile``); a failed scan
-    changes nothing and is retried on the next run.
+    changes nothing and is retried on the next run. ``known_ids``: a listing of this run already
+    saw every id (free scan); ``scan``: another id scan (v2), counting its pages like ``_scan_ids``.
     """
+    scan = scan or _scan_ids
     now = ctx.window_end()
     last = state.get("reconciled_at")
     if known_ids is None and not reconcile_due(parse_timestamp(last) if last else None, ctx.options.reconcile, now):
@@ -225,7 +228,7 @@ def _reconcile_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf
     try:
         engine, schema = ctx.destination_engine()
         result = reconcile(
-            (lambda: known_ids) if known_ids is not None else (lambda: _scan_ids(entity, ctx, pages)),
+            (lambda: known_ids) if known_ids is not None else (lambda: scan(entity, ctx, pages)),
             lambda: engine,
             schema,
             entity.name,
