@@ -31,9 +31,15 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
+from . import v2
 from .context import SyncContext, _local, last_context
 from .entities import ENTITY_BY_NAME, Entity, resolve_entities
-from .errors import DailyBudgetExhausted, PipedrivePermissionError
+from .errors import (
+    DailyBudgetExhausted,
+    PipedriveGoneError,
+    PipedriveNotFoundError,
+    PipedrivePermissionError,
+)
 from .options import build_options
 from .rows import format_v1_timestamp
 from .strategies import (
@@ -58,40 +64,57 @@ class _ArrowHintNoise(logging.Filter):
 logging.getLogger("dlt").addFilter(_ArrowHintNoise())
 
 
+def _v1_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
+    """The v1 read of one entity, by strategy."""
+    if entity.strategy == "collection":
+        try:
+            yield from _collection_pages(entity, ctx, state, xf)
+        except PipedrivePermissionError:
+            if not state.get("fallback_logged"):
+                log.warning("%s: /collection needs a global admin token (403); falling back to the "
+                            "offset list sorted by update_time", entity.name)
+            state.pop("pending", None)
+            yield from _fallback_pages(entity, ctx, state, xf)
+    elif entity.strategy == "update_time_desc":
+        yield from _desc_pages(entity, ctx, state, xf)
+    else:
+        try:
+            yield from _full_pages(entity, ctx, state, xf)
+        except PipedrivePermissionError:
+            if not entity.admin_only:
+                raise
+            log.warning("%s: skipped, the token is not an admin token (403)", entity.name)
+
+
 def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
     def pages() -> Iterator[Any]:
         if ctx.budget_stopped:
             return
         state = dlt.current.resource_state()
         first_run = not any(k in state for k in ("last_until", "high_water", "reconciled_at", "pending"))
-        xf = PageTransformer(entity, ctx, state)
+        xf = v2.make_transformer(entity, ctx, state)
         try:
             yield from xf.load_fields()
-            if entity.strategy == "collection":
-                try:
-                    yield from _collection_pages(entity, ctx, state, xf)
-                except PipedrivePermissionError:
-                    if not state.get("fallback_logged"):
-                        log.warning("%s: /collection needs a global admin token (403); falling back to the "
-                                    "offset list sorted by update_time", entity.name)
-                    state.pop("pending", None)
-                    yield from _fallback_pages(entity, ctx, state, xf)
-            elif entity.strategy == "update_time_desc":
-                yield from _desc_pages(entity, ctx, state, xf)
+            if v2.api_of(xf) == "v2":  # issue 11: api_version="v2", or "auto" after an earlier switch
+                yield from v2.pages(entity, ctx, state, xf)
             else:
                 try:
-                    yield from _full_pages(entity, ctx, state, xf)
-                except PipedrivePermissionError:
-                    if not entity.admin_only:
+                    yield from _v1_pages(entity, ctx, state, xf)
+                except (PipedriveGoneError, PipedriveNotFoundError) as exc:
+                    # "auto": this entity's v1 list is gone (410, or 404 where it used to work): go on in v2
+                    if not (isinstance(xf, v2.V2PageTransformer) and v2.is_gone(exc, state)):
                         raise
-                    log.warning("%s: skipped, the token is not an admin token (403)", entity.name)
+                    v2.record_switch(entity, state, exc)
+                    xf.use_v2()
+                    yield from v2.pages(entity, ctx, state, xf)
             if entity.reconcile and ctx.options.reconcile != "never" and not ctx.budget_stopped:
                 if first_run and not ctx.options.start_date:
                     # the backfill just listed every record: nothing in the destination can be stale
                     state["reconciled_at"] = format_v1_timestamp(ctx.window_end())
                 else:
                     # a full listing is itself the id scan, for free (seen_ids is None otherwise)
-                    yield from _reconcile_pages(entity, ctx, state, xf, xf.seen_ids)
+                    scan = v2.scan_ids if v2.api_of(xf) == "v2" else None  # the v1 id scan may be gone
+                    yield from _reconcile_pages(entity, ctx, state, xf, xf.seen_ids, scan)
             yield from xf.finish()
         except DailyBudgetExhausted as exc:
             ctx.stop_for_budget(exc, entity.name)

@@ -671,23 +671,3 @@ __all__ = [
     "wants_v2",
 ]
 
-
-class IdScan:
-    """Every id of an entity through its v2 list, iterated once by ``deletes.reconcile`` (the v1 scan
-    would hit the removed v1 endpoint); ``pages`` counts the pages read."""
-
-    def __init__(self, entity: Entity, ctx: SyncContext) -> None:
-        self.entity, self.ctx, self.pages = entity, ctx, [0]
-
-    def __iter__(self) -> Iterator[Any]:
-        return scan_ids(self.entity, self.ctx, self.pages)
-
-
-def id_scan_if_due(entity: Entity, ctx: SyncContext, state: dict[str, Any]) -> IdScan | None:
-    """The v2 id scan when this entity's reconciliation is due (same rule as the v1 path), else None."""
-    from .deletes import reconcile_due
-
-    last = state.get("reconciled_at")
-    if not reconcile_due(parse_timestamp(last) if last else None, ctx.options.reconcile, ctx.window_end()):
-        return None
-    return IdScan(entity, ctx)

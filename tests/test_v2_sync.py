@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from pipedrive_source import v2
-from pipedrive_source.runner import EXIT_OK
+from pipedrive_source.runner import EXIT_BUDGET, EXIT_OK
 from pipedrive_source.simulator import Simulator, SimulatorConfig, run_simulator
 from pipedrive_source.simulator.limits import TokenCosts
 from pipedrive_source.simulator.server import load_apis
@@ -326,3 +326,42 @@ def test_v2_field_metadata_when_v1_field_endpoints_are_gone(tmp_path) -> None:
             got[name] = rows(p, f"select {cols} from {{schema}}.deals order by id")
     assert got["v1fields"] == got["v2fields"] and len(got["v1fields"]) == 60
     assert any(r["contract_value"] is not None for r in got["v2fields"])
+
+
+def test_v2_reconciliation_scans_ids_through_v2(tmp_path) -> None:
+    """Deleted persons are found by an id scan of /api/v2/persons (v1 lists are gone)."""
+    with run_simulator(SimulatorConfig(scale=80, rate_limit=False, start_time=FROZEN, v1_removed=True)) as sim:
+        p = duckdb_pipeline(tmp_path)
+        assert sync(sim, p, entities=["persons"], children=False).exit_code == EXIT_OK  # auto -> v2 at once
+        api(sim, "DELETE", "/persons/6")
+        sim.clock.advance(60)
+        sim.reset_stats()
+        assert sync(sim, p, entities=["persons"], children=False, reconcile="always").exit_code == EXIT_OK
+        stats = sim_stats(sim)["requests"]
+        assert not v1_requests(sim_stats(sim)) and stats["GET /v2/persons"] >= 2  # the window + the id scan
+        got = rows(p, "select is_deleted, deleted_at from {schema}.persons where id = 6")[0]
+        assert got["is_deleted"] is True and got["deleted_at"] is not None
+        assert rows(p, "select count(*) as n from {schema}.persons where not is_deleted")[0]["n"] == 79
+
+
+def test_v2_budget_stop_resumes_from_the_saved_cursor(tmp_path) -> None:
+    """A daily-budget stop mid-window keeps each stream's v2 cursor; the next day continues there."""
+    with run_simulator(SimulatorConfig(scale=2500, rate_limit=False, start_time=FROZEN)) as sim:
+        p = duckdb_pipeline(tmp_path / "whole", name="whole")
+        assert sync(sim, p, entities=["deals"], api_version="v2", children=False, max_workers=1).exit_code == EXIT_OK
+        whole = sim_stats(sim)["requests"]["GET /v2/deals"]
+    with run_simulator(SimulatorConfig(scale=2500, rate_limit=False, start_time=FROZEN, daily_budget=110)) as sim:
+        p = duckdb_pipeline(tmp_path / "split", name="split")
+        first = sync(sim, p, entities=["deals"], api_version="v2", children=False, max_workers=1)
+        assert first.exit_code == EXIT_BUDGET, first.message
+        pending = p.state["sources"]["pipedrive"]["resources"]["deals"]["pending"]
+        assert pending["api"] == "v2" and any(isinstance(s, dict) and s["cursor"] for s in pending["streams"].values())
+        while True:
+            sim.next_day()
+            result = sync(sim, p, entities=["deals"], api_version="v2", children=False, max_workers=1)
+            if result.exit_code == EXIT_OK:
+                break
+            assert result.exit_code == EXIT_BUDGET
+        pages = sim_stats(sim)["requests"]["GET /v2/deals"]
+        assert pages <= whole + 2, f"resumed runs re-read pages: {pages} vs {whole}"
+        assert_matches_truth_for(sim, p, ("deals",))

@@ -91,6 +91,7 @@ def cursor_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, Any]
         "http_429": status_count(stats, "429"),
         "lockouts": stats.get("lockouts", 0),
         "peak_rss_mb": child["peak_rss_mb"],
+        **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
     }
 
 
@@ -115,6 +116,7 @@ def children_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, An
         "http_429": status_count(stats, "429"),
         "lockouts": stats.get("lockouts", 0),
         "peak_rss_mb": child["peak_rss_mb"],
+        **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
     }
 
 

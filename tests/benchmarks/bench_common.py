@@ -219,14 +219,19 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
         kwargs["entities"] = args.entities.split(",")
     if args.no_children:
         kwargs["children"] = False
+    sampler = RssSampler()
+    sampler.start()
     started = time.monotonic()
     result = run_sync(pipeline, **kwargs)
     wall = time.monotonic() - started
+    sampler.stop()
     steps: dict[str, float] = {}
+    step_rss: dict[str, float] = {}
     trace = pipeline.last_trace
     for step in trace.steps if trace else []:
         if step.started_at and step.finished_at:
             steps[step.step] = round((step.finished_at - step.started_at).total_seconds(), 2)
+            step_rss[step.step] = sampler.peak_between(step.started_at.timestamp(), step.finished_at.timestamp())
     with pipeline_engine(pipeline) as (engine, schema):
         counts = table_counts(engine, schema)
     return {
@@ -240,7 +245,40 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
         "rows_this_run": result.rows,
         "table_counts": counts,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_by_step": step_rss,
     }
+
+
+class RssSampler:
+    """Samples this process's RSS every 0.2 s, so the peak can be attributed to extract/normalize/load."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pages = int(Path("/proc/self/statm").read_text().split()[1])
+                self.samples.append((time.time(), pages * self._page / 2**20))
+            except (OSError, ValueError, IndexError):
+                return
+            self._stop.wait(0.2)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def peak_between(self, t0: float, t1: float) -> float:
+        inside = [mb for t, mb in self.samples if t0 <= t <= t1]
+        return round(max(inside), 1) if inside else 0.0
 
 
 if __name__ == "__main__":

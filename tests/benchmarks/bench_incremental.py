@@ -62,6 +62,7 @@ def run(sim: Any, work: Path, label: str, workers: int, no_children: bool) -> di
         "load_s": child["steps"].get("load"),
         "rows_this_run": sum(v for k, v in child["rows_this_run"].items() if not k.startswith("_dlt")),
         "peak_rss_mb": child["peak_rss_mb"],
+        **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
         "requests_by_endpoint": reqs,
     }
 

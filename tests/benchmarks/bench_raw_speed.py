@@ -68,6 +68,7 @@ def one_run(sim: Any, work: Path, destination: str, credentials: str | None, n: 
         "rows_per_s": round(rows / secs, 1) if secs else None,
         "requests": sum(stats["requests"].values()),
         "peak_rss_mb": child["peak_rss_mb"],
+        **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
     }
 
 
