@@ -614,48 +614,9 @@ def tables(
 
 def table_layout() -> list[tuple[str, str, str, str]]:
     """(table, strategy, primary key, description) rows from the entity table."""
-    from pipedrive_source import entities as ent
+    from pipedrive_source.entities import table_layout as layout
 
-    if hasattr(ent, "table_layout"):
-        out = []
-        for r in ent.table_layout():
-            if isinstance(r, dict):
-                out.append((r["table"], r["strategy"], r["primary_key"], r["description"]))
-            else:
-                out.append(tuple(str(c) for c in r))
-        return out  # type: ignore[return-value]
-    return _layout_from_entities(ent)
-
-
-STRATEGY_TEXT = {
-    "collection": "incremental: /collection cursor on update_time",
-    "update_time_desc": "incremental: newest first, stop at last update_time",
-    "full": "full list each run, merged on the key",
-    "per_parent": "per changed parent",
-}
-
-
-def _layout_from_entities(ent: Any) -> list[tuple[str, str, str, str]]:
-    """Fallback until entities.table_layout() exists: derive the rows from ENTITIES."""
-    rows: list[tuple[str, str, str, str]] = []
-    for e in ent.ENTITIES:
-        strategy = STRATEGY_TEXT.get(e.strategy, e.strategy)
-        if e.has_deleted_status:
-            strategy += "; deletes via status=deleted"
-        elif e.reconcile:
-            strategy += "; deletes via id reconciliation"
-        rows.append((e.name, strategy, ", ".join(e.primary_key), e.description))
-        for cl in e.child_lists:
-            rows.append((cl.table, f"with its {e.name} row", f"{e.name[:-1]}_id, position", f"`{cl.key}` list of {e.name}"))
-        for ch in e.children:
-            rows.append(
-                (ch.table, f"per changed {e.name[:-1]} ({ch.path})", ", ".join(ch.primary_key), ch.description)
-            )
-        if e.fields_table:
-            rows.append(
-                (e.fields_table, f"full {e.fields_endpoint} each run", "key", f"custom-field metadata of {e.name}")
-            )
-    return rows
+    return [(r["table"], r["strategy"], r["primary_key"], r["description"]) for r in layout()]
 
 
 README_TABLES_START = "<!-- tables:start -->"

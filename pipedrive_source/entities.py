@@ -68,6 +68,17 @@ class Entity:
     def is_cursor(self) -> bool:
         return self.strategy == "collection"
 
+    @property
+    def singular(self) -> str:
+        """``activities`` -> ``activity``: names the parent-id column of child tables."""
+        if self.name.endswith("ies"):
+            return self.name[:-3] + "y"
+        return self.name[:-1] if self.name.endswith("s") else self.name
+
+    @property
+    def parent_key(self) -> str:
+        return f"{self.singular}_id"
+
 
 def _followers(parent: str, path_parent: str) -> PerParentChild:
     return PerParentChild(
@@ -257,10 +268,10 @@ def table_layout() -> list[dict[str, str]]:
         rows.append({"table": e.name, "strategy": strategy, "primary_key": ", ".join(e.primary_key),
                      "description": e.description + ("" if e.default else " (not in the default set)")})
         for c in e.child_lists:
-            rows.append({"table": c.table, "strategy": f"replaced with each changed {e.name[:-1]}",
-                         "primary_key": f"{e.name[:-1]}_id, _position", "description": f"`{c.key}` of {e.name}"})
+            rows.append({"table": c.table, "strategy": f"replaced with each changed {e.singular}",
+                         "primary_key": f"{e.parent_key}, _position", "description": f"`{c.key}` of {e.name}"})
         for ch in e.children:
-            rows.append({"table": ch.table, "strategy": f"per changed {e.name[:-1]}"
+            rows.append({"table": ch.table, "strategy": f"per changed {e.singular}"
                          + (f" with {ch.count_field} > 0" if ch.count_field else "") + "; replaced per parent",
                          "primary_key": ", ".join(ch.primary_key), "description": ch.description})
         if e.fields_table:

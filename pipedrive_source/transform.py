@@ -77,7 +77,7 @@ class PageTransformer:
         self._hinted: set[str] = set()
         # a full listing doubles as the reconciliation id scan; other strategies keep no per-id memory
         self.seen_ids: set[Any] | None = set() if entity.strategy == "full" else None
-        self.parent_key = f"{entity.name[:-1]}_id" if entity.name.endswith("s") else f"{entity.name}_id"
+        self.parent_key = entity.parent_key
         # column hints of the entity table live on a table variant, not on the resource: child-table
         # variants start from the resource's hints and must not inherit them
         self.main_hints = dlt.mark.make_hints(table_name=entity.name, columns=_entity_columns(entity, ctx.options))
