@@ -3,7 +3,8 @@
 Owns: the ``api_version`` decision per entity (``auto`` | ``v1`` | ``v2``), the v1 -> v2 switch (recorded in
 the resource state as ``api = "v2"``), the v2 page generators (cursor windows, full lists, id scans), v2
 per-parent children and the adapters that turn v2 records back into the v1 record shapes, so that ONE table
-layout results whichever generation served the rows (``source.PageTransformer`` does the rest unchanged).
+layout results whichever generation served the rows (``transform.PageTransformer`` does the rest unchanged;
+``source.py`` only dispatches here).
 
 Modes
 -----
@@ -31,7 +32,10 @@ time, instead of one call per deal), ``*_followers`` from ``/api/v2/{entity}/{id
 ``deal_participants`` stays on v1 (no v2 endpoint; not deprecated). The v2 counters
 (``include_fields=products_count,...``) skip parents without children. Field metadata: the v1
 ``/*Fields`` endpoints (not deprecated, and they carry field ids, ``active_flag`` and deleted options, so
-``*_fields`` tables stay identical); the v2 ``/api/v2/*Fields`` only if v1 answers 410/404.
+``*_fields`` tables stay identical); the v2 ``/api/v2/*Fields`` only if v1 answers 410/404. Reconciliation
+(vanished persons/organizations/activities/products) scans the ids through the v2 list of an entity read on v2.
+Full entities (products, pipelines, stages) are listed whole, as on v1 (``/api/v2/products`` has no
+``updated_until``).
 
 Documented v1/v2 differences (columns of the SAME tables; everything else is identical)
 -------------------------------------------------------------------------------------
@@ -72,8 +76,10 @@ Derived (same value as v1 under the stated assumption):
 - pipelines ``active`` <- not ``is_deleted``; ``deal_probability`` <- ``is_deal_probability_enabled``.
 - deal_products ``enabled_flag`` <- ``is_enabled``; ``last_edit`` <- ``update_time``; ``active_flag`` true
   (v2 lists active attachments only); ``quantity_formatted`` <- ``quantity`` as text.
-v2-only fields (``priority``, ``is_linkable``'s twin, ``billing_start_date``, ``source_lead_id``, counters)
-are not loaded, so the layout never depends on the generation. Optional lineage: none is added by default.
+v2-only fields (activities ``priority``, deal-product ``billing_frequency``/``billing_start_date``, the counters
+asked only to skip empty parents) are not loaded, so the layout never depends on the generation; columns v2
+cannot fill keep v1's type (``V1_ONLY_TYPES``) so they exist, NULL, in a v2-only load too. No lineage column
+is added.
 """
 
 from __future__ import annotations

@@ -28,9 +28,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import (  # noqa: E402
-    CURSOR_ENTITIES, DEFAULT_OUT_DIR, PAGE, machine, print_table, run_child, simulator_process, status_count,
-    total_requests, write_json,
+from bench_common import (
+    CURSOR_ENTITIES,
+    DEFAULT_OUT_DIR,
+    PAGE,
+    machine,
+    print_table,
+    run_child,
+    simulator_process,
+    status_count,
+    total_requests,
+    write_json,
 )
 
 BURST = {"essential": 20, "advanced": 40, "professional": 100, "enterprise": 120}

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +107,9 @@ def peak_rss_mb() -> float:
 def machine() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+                                text=True, timeout=10, check=False).stdout.strip()
         dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True,
-                                    text=True, timeout=10).stdout.strip())
+                                    text=True, timeout=10, check=False).stdout.strip())
     except OSError:
         commit, dirty = "", False
     cpu = ""
@@ -119,7 +119,7 @@ def machine() -> dict[str, Any]:
     except (OSError, StopIteration):
         pass
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit + ("+dirty" if dirty else ""),
         "cpus": os.cpu_count(),
         "cpu": cpu,
@@ -172,7 +172,8 @@ def write_json(out: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
 
 def run_child(argv: list[str], timeout: float | None = None) -> dict[str, Any]:
     """Run ``python <argv>`` and parse the JSON object on its last stdout line (child = one sync run)."""
-    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT),
+                          check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"child {' '.join(argv[:3])} failed (exit {proc.returncode}):\n"

@@ -25,8 +25,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import (  # noqa: E402
-    DEFAULT_OUT_DIR, machine, print_table, run_child, simulator_process, write_json,
+from bench_common import (
+    DEFAULT_OUT_DIR,
+    machine,
+    print_table,
+    run_child,
+    simulator_process,
+    write_json,
 )
 
 FROZEN = "2026-07-01T12:00:00Z"

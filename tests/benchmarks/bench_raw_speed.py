@@ -23,8 +23,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import (  # noqa: E402
-    CURSOR_ENTITIES, DEFAULT_OUT_DIR, ROOT, machine, print_table, run_child, simulator_process, write_json,
+from bench_common import (
+    CURSOR_ENTITIES,
+    DEFAULT_OUT_DIR,
+    ROOT,
+    machine,
+    print_table,
+    run_child,
+    simulator_process,
+    write_json,
 )
 
 

@@ -5,7 +5,7 @@
   output, exception messages) with ``secret_scan.add_secret`` / ``secret_scan.add_text``. At teardown
   the captured logs and texts must not contain any secret; a leak fails the test.
 - failure reports (exceptions) are scanned for the same secrets (``pytest_runtest_makereport``).
-- ``reliability_report``: ``reliability_report(faults=..., runs=..., completed=..., lost=..., duplicated=...)``
+- ``reliability_report``: ``reliability_report(faults=..., runs=..., completed=..., rows_lost=..., rows_duplicated=...)``
   records one summary line per test; the lines are printed at the end of the session and written
   to ``/tmp/pipedrive-reliability/report.json`` (override: ``PIPEDRIVE_RELIABILITY_REPORT``).
 """
@@ -58,6 +58,16 @@ class SecretScan:
         return found
 
 
+_FORMATTER = logging.Formatter()
+
+
+def _record_text(r: logging.LogRecord) -> str:
+    """Message, formatted traceback (exceptions logged with exc_info) and the client's extra fields."""
+    exc = r.exc_text or (_FORMATTER.formatException(r.exc_info) if r.exc_info else "")
+    extras = " ".join(str(getattr(r, k, "")) for k in ("pd_op", "pd_status"))
+    return f"{r.name} {r.getMessage()} {exc} {extras}"
+
+
 @pytest.fixture(autouse=True)
 def secret_scan(caplog: pytest.LogCaptureFixture) -> Iterator[SecretScan]:
     # order matters: set_level(logger=...) also sets the capture handler's level; DEBUG must come last
@@ -66,7 +76,7 @@ def secret_scan(caplog: pytest.LogCaptureFixture) -> Iterator[SecretScan]:
     scan = SecretScan()
     yield scan
     records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]  # .records = this phase only
-    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''} {getattr(r, 'pd_op', '')}" for r in records)
+    text = "\n".join(_record_text(r) for r in records)
     leaks = scan.leaks(text)
     assert not leaks, leaks
     assert scan.secrets, "a reliability test must register the secrets it scans for"

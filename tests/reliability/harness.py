@@ -101,9 +101,10 @@ def run_cli(sim: Any, token: str, duckdb_path: Path, pipelines_dir: Path, *, tri
         while not done.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
             if fire_at is None:
-                if trigger.kind == "delay" and now - started >= trigger.value:
-                    fire_at = now
-                elif trigger.kind == "requests" and sum(sim.stats()["requests"].values()) - base >= trigger.value:
+                due_by_time = trigger.kind == "delay" and now - started >= trigger.value
+                due_by_requests = trigger.kind == "requests" and (
+                    sum(sim.stats()["requests"].values()) - base >= trigger.value)
+                if due_by_time or due_by_requests:
                     fire_at = now
                 elif trigger.kind in ("normalize", "load") and pipeline_phase(pipelines_dir) == trigger.kind:
                     fire_at = now + trigger.delay

@@ -10,7 +10,7 @@ are expected, a custom field of a type nobody knows, megabyte text values, one i
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest
 
 from pipedrive_source.runner import EXIT_OK
 from pipedrive_source.simulator.generator import field_meta_dict
-
 from tests.sync_helpers import duckdb_pipeline, rows, sync
 
 from .conftest import new_token
@@ -26,7 +25,7 @@ from .truth import compare, pipeline_query
 
 pytestmark = pytest.mark.reliability
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 HUGE = 1_000_000
 UNKNOWN_KEY = "0ddba11c0ffee0ddba11c0ffee0ddba11c0ffee0"
 UNKNOWN_VALUE = "hologram value 7f3a"

@@ -5,7 +5,7 @@ the last stopped (no restart from scratch) -> after the last run the data is exa
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,7 @@ from .truth import compare, duckdb_query
 
 pytestmark = pytest.mark.reliability
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 ENTITIES = "deals,persons,organizations,activities,products,notes,leads,users"
 TRUTH = ("deals", "persons", "organizations", "activities", "products", "notes", "leads")
 BUDGET = 1500  # tokens/day; a full backfill of this company costs ~3,400

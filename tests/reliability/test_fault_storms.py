@@ -5,7 +5,7 @@ the data must be exact. One run with an API token, one with OAuth access tokens 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 from pipedrive_source.runner import EXIT_OK, run_sync
-
 from tests.sync_helpers import duckdb_pipeline, sync
 
 from .conftest import new_token
@@ -21,7 +20,7 @@ from .truth import compare, pipeline_query
 
 pytestmark = pytest.mark.reliability
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 # 20 % 5xx + 3 % resets + 3 % truncated JSON + 3 % HTML 200 + 429 storms of 3 (1 %)
 STORM = "500:0.06,502:0.05,503:0.05,504:0.04,reset:0.03,truncate:0.03,html200:0.03,429:0.01@1x3,seed={seed}"
 ENTITIES = ["deals", "persons", "organizations", "activities", "products", "notes", "leads", "users", "stages"]

@@ -9,7 +9,7 @@ that loses power. Between the incremental-phase runs the company changes through
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from .truth import Diff, compare, duckdb_query
 pytestmark = pytest.mark.reliability
 
 SEED = 20261123
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 ENTITIES = "deals,persons,organizations,activities,products,notes,leads,users"
 TRUTH = ("deals", "persons", "organizations", "activities", "products", "notes", "leads")
 

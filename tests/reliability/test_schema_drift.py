@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipedrive_source.runner import EXIT_OK
-
 from tests.sync_helpers import api, duckdb_pipeline, rows, sync
 
 from .conftest import new_token
@@ -26,7 +25,7 @@ from .truth import compare, pipeline_query
 
 pytestmark = pytest.mark.reliability
 
-FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
+FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 PAGE_KEY = "GET /v1/deals/collection"
 
 
@@ -56,7 +55,7 @@ def test_fields_added_renamed_deleted_between_pages(simulator_factory, tmp_path:
             api(sim, "PUT", f"/dealFields/{region['id']}", json={"name": "Territory"})
             api(sim, "DELETE", f"/dealFields/{hotline['id']}")
             added["pages_seen"] = sim.stats()["requests"].get(PAGE_KEY, 0)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+        except BaseException as exc:  # noqa: BLE001 - any failure is reported by the test thread
             errors.append(exc)
 
     watcher = threading.Thread(target=drift, daemon=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from pipedrive_source.runner import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, run_sync
-
 from tests.sync_helpers import duckdb_pipeline
 
 from .conftest import new_token

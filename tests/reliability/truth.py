@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,8 @@ def _same_time(truth: Any, landed: Any) -> bool:
     if landed is None or t is None:
         return landed is None and t is None
     if isinstance(landed, datetime):
-        landed = landed if landed.tzinfo else landed.replace(tzinfo=timezone.utc)
-        return t == landed.astimezone(timezone.utc)
+        landed = landed if landed.tzinfo else landed.replace(tzinfo=UTC)
+        return t == landed.astimezone(UTC)
     return t == parse_timestamp(landed)
 
 
