@@ -365,3 +365,19 @@ def test_v2_budget_stop_resumes_from_the_saved_cursor(tmp_path) -> None:
         pages = sim_stats(sim)["requests"]["GET /v2/deals"]
         assert pages <= whole + 2, f"resumed runs re-read pages: {pages} vs {whole}"
         assert_matches_truth_for(sim, p, ("deals",))
+
+
+def test_non_admin_token_gets_the_same_own_records_on_v2(tmp_path) -> None:
+    """v1 falls back to offset lists for a non-admin (403 on /collection); v2 lists serve it directly."""
+    with run_simulator(SimulatorConfig(scale=120, rate_limit=False, start_time=FROZEN)) as sim:
+        got = {}
+        for version in ("v1", "v2"):
+            p = duckdb_pipeline(tmp_path / version, name=f"user_{version}")
+            result = sync(sim, p, token=sim.config.user_token, entities=["deals", "persons"], api_version=version,
+                          children=False)
+            assert result.exit_code == EXIT_OK, result.message
+            got[version] = {e: [r["id"] for r in rows(p, f"select id from {{schema}}.{e} order by id")]
+                            for e in ("deals", "persons")}
+        assert got["v1"] == got["v2"] and got["v2"]["deals"]
+        uid = sim.company.non_admin_user_id
+        assert got["v2"]["deals"] == [d["id"] for d in sim.company.visible("deals") if d["user_id"]["value"] == uid]
