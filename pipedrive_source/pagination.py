@@ -97,6 +97,7 @@ def iter_offset(get: GetFn, path: str, params: Mapping[str, Any] | None = None, 
 def _iter_cursor(get: GetFn, path: str, params: Mapping[str, Any] | None, limit: int, version: str,
                  cursor: str | None) -> Iterator[Page]:
     size = max(1, min(limit, max_limit_for(path)))
+    cursor = cursor or (params or {}).get("cursor") or None  # a resumed stream starts at its saved cursor
     base = {k: v for k, v in (params or {}).items() if k not in ("cursor", "limit")}
     seen: set[str] = set()
     while True:

@@ -73,3 +73,12 @@ def test_page_size_caps(shared_simulator) -> None:
         pages = list(client.iter_offset("/callLogs", limit=500))
         first = pages[0].additional_data or {}
     assert first.get("pagination", {}).get("limit") == 50
+
+
+def test_a_saved_cursor_in_params_resumes_the_stream(shared_simulator) -> None:
+    sim = shared_simulator
+    with PipedriveClient(base_url=sim.base_url, api_token=sim.config.api_token) as client:
+        pages = list(client.iter_cursor("/persons/collection", limit=50))
+        assert len(pages) >= 3
+        resumed = list(client.iter_cursor("/persons/collection", {"cursor": pages[0].next}, limit=50))
+    assert [r["id"] for p in resumed for r in p.items] == [r["id"] for p in pages[1:] for r in p.items]
