@@ -379,6 +379,9 @@ def run(
     duckdb_path: Optional[Path] = typer.Option(None, "--duckdb-path", help="DuckDB file (default pipedrive.duckdb)."),
     pipeline_name: str = typer.Option(DEFAULT_PIPELINE, "--pipeline-name", help="dlt pipeline name (state key)."),
     pipelines_dir: Optional[Path] = PipelinesDirOpt,
+    api_version: Optional[str] = typer.Option(
+        None, "--api-version", help="auto (v1, moving to v2 when v1 is gone) | v1 | v2 (else config/env)."
+    ),
     progress: str = ProgressOpt,
     quiet: bool = QuietOpt,
 ) -> None:
@@ -398,6 +401,12 @@ def run(
         overrides["base_url"] = base_url
     if names:
         overrides["entities"] = names
+    if api_version:
+        from pipedrive_source.options import API_VERSIONS
+
+        if api_version not in API_VERSIONS:
+            _die(EXIT_CONFIG, f"--api-version {api_version!r} is not valid; use one of: {', '.join(API_VERSIONS)}")
+        overrides["api_version"] = api_version
     console = _console(quiet)
     _, result = _sync(
         destination=destination,

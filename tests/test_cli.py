@@ -166,6 +166,7 @@ def test_missing_token_exits_2_without_requests(tmp_path: Path, simulator: Any) 
         (["--base-url", "not a url"], "base"),
         (["--entities", "deals,unicorns"], "unicorns"),
         (["--destination", "oracle"], "oracle"),
+        (["--api-version", "v3"], "api-version"),
     ],
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
