@@ -89,7 +89,15 @@ def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
             params["cursor"] = pos["cursor"]
         return lambda: ctx.client.iter_cursor(f"{entity.path}/collection", params)
 
-    for index, page in iter_concurrent([stream(k) for k in keys], ctx.options.max_workers):
+    yield from consume_streams(ctx, state, pending, keys, [stream(k) for k in keys], xf)
+
+
+def consume_streams(ctx: SyncContext, state: dict[str, Any], pending: dict[str, Any], keys: list[str],
+                    streams: list[Callable[[], Iterator[Page]]], xf: PageTransformer) -> Iterator[Any]:
+    """Pages of a window's streams, concurrently; each stream's position saved after every page it
+    contributes (cursor, and parents of the current page whose children are done), so a stopped
+    run resumes exactly there. Completes the window (``last_until``) when every stream is done."""
+    for index, page in iter_concurrent(streams, ctx.options.max_workers):
         key = keys[index]
         pos = pending["streams"][key]
         tables, rows = xf.transform_rows(page.items)

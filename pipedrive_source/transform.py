@@ -238,16 +238,28 @@ class PageTransformer:
             tables: list[Any] = []
             for child in self.entity.children:
                 stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in chunk]
-                wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and _has_children(r, child)]
-                results = self.ctx.map_parents(lambda pid, ch=child: self._fetch_children(ch, pid), wanted)
+                wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and self._wants(r, child)]
                 kid_rows: list[dict[str, Any]] = list(stones)
-                for pid, items in zip(wanted, results):
+                for pid, items in zip(wanted, self._children_of(child, wanted)):
                     for item in items:
                         row = {k: collapse_reference(v) for k, v in item.items()}
                         row[child.parent_key] = pid
                         kid_rows.append(row)
                 tables.extend(self._replaced(child.table, child.parent_key, kid_rows))
+            self._chunk_done(chunk)
             yield start + len(chunk), tables
+
+    # hooks for another API generation (v2.V2PageTransformer) ---------------------------------
+    def _wants(self, row: dict[str, Any], child: PerParentChild) -> bool:
+        """Whether the parent has children, by its counter (no counter: ask)."""
+        return _has_children(row, child)
+
+    def _children_of(self, child: PerParentChild, parent_ids: list[Any]) -> list[list[dict[str, Any]]]:
+        """Children per parent, in ``parent_ids`` order: one call per parent in v1, concurrently."""
+        return self.ctx.map_parents(lambda pid: self._fetch_children(child, pid), parent_ids)
+
+    def _chunk_done(self, chunk: list[dict[str, Any]]) -> None:
+        """Called after each chunk of parents (subclasses drop per-parent bookkeeping)."""
 
     def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

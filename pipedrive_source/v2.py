@@ -95,9 +95,10 @@ from . import custom_fields as cf
 from . import pagination
 from .entities import Entity, PerParentChild
 from .errors import PipedriveGoneError, PipedriveNotFoundError
-from .pagination import Page, iter_concurrent, split_time_range
-from .rows import collapse_reference, format_v1_timestamp, parse_timestamp
-from .transform import CHILD_CHUNK, TOMBSTONE, PageTransformer
+from .pagination import Page, split_time_range
+from .rows import format_v1_timestamp, parse_timestamp
+from .strategies import consume_streams
+from .transform import PageTransformer
 
 if TYPE_CHECKING:
     from .context import SyncContext
@@ -464,30 +465,14 @@ class V2PageTransformer(PageTransformer):
             records = adapted
         return super().transform_rows(records)
 
-    def children_chunks(self, rows: list[dict[str, Any]], skip: int) -> Iterator[tuple[int, list[Any]]]:
+    def _wants(self, row: dict[str, Any], child: PerParentChild) -> bool:
         if self.api != "v2":
-            yield from super().children_chunks(rows, skip)
-            return
-        if not self.entity.children or not self.ctx.options.children:
-            return
-        hard = self.ctx.options.deletes == "hard"
-        parents = [r for r in rows if r.get("id") is not None]
-        for start in range(skip, len(parents), CHILD_CHUNK):
-            chunk = parents[start:start + CHILD_CHUNK]
-            tables: list[Any] = []
-            for child in self.entity.children:
-                stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in chunk]
-                wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and self._has(r["id"], child)]
-                kid_rows: list[dict[str, Any]] = list(stones)
-                for pid, items in zip(wanted, self._children_of(child, wanted)):
-                    for item in items:
-                        row = {k: collapse_reference(v) for k, v in item.items()}
-                        row[child.parent_key] = pid
-                        kid_rows.append(row)
-                tables.extend(self._replaced(child.table, child.parent_key, kid_rows))
-            for r in chunk:
-                self._counts.pop(r["id"], None)
-            yield start + len(chunk), tables
+            return super()._wants(row, child)
+        return self._has(row["id"], child)
+
+    def _chunk_done(self, chunk: list[dict[str, Any]]) -> None:
+        for r in chunk:
+            self._counts.pop(r["id"], None)
 
     def _has(self, pid: Any, child: PerParentChild) -> bool:
         if child.count_field is None:
@@ -500,6 +485,8 @@ class V2PageTransformer(PageTransformer):
 
     def _children_of(self, child: PerParentChild, parent_ids: list[Any]) -> list[list[dict[str, Any]]]:
         """Children per parent (in ``parent_ids`` order), in the v1 row shape."""
+        if self.api != "v2":
+            return super()._children_of(child, parent_ids)
         if not parent_ids:
             return []
         client = self.ctx.client
@@ -617,25 +604,7 @@ def collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf
         cursor = pos.get("cursor")
         return lambda: pagination.iter_v2_cursor(ctx.client.get, path, params, cursor=cursor)  # type: ignore[arg-type]
 
-    for index, page in iter_concurrent([stream(k) for k in keys], ctx.options.max_workers):
-        key = keys[index]
-        pos = pending["streams"][key]
-        tables, rows = xf.transform_rows(page.items)
-        yield from tables
-        for done, child_tables in xf.children_chunks(rows, int(pos.get("skip") or 0)):
-            yield from child_tables
-            pos["skip"] = done
-            if done < len(rows) and ctx.checkpoint_due():
-                return  # the runner loads what we have and starts another round from `pending`
-        pos["skip"] = 0
-        if page.next:
-            pos["cursor"] = page.next
-        else:
-            pending["streams"][key] = "done"
-        if ctx.checkpoint_due():
-            return
-    state["last_until"] = pending["until"]
-    state.pop("pending", None)
+    yield from consume_streams(ctx, state, pending, keys, [stream(k) for k in keys], xf)
 
 
 def full_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: Any) -> Iterator[Any]:
