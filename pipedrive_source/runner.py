@@ -77,10 +77,16 @@ def make_pipeline(
     return dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset_name, **kwargs)
 
 
+LOADER_FORMATS = {"duckdb": "parquet", "postgres": "csv"}
+
+
+def loader_file_format(destination: str) -> str | None:
+    """Arrow pages load as parquet into DuckDB (fast path, DLT-NOTES); Postgres takes csv from Arrow."""
+    return LOADER_FORMATS.get(destination)
+
+
 def _loader_format(pipeline: dlt.Pipeline) -> str | None:
-    # Arrow pages load as parquet into DuckDB (fast path, DLT-NOTES); Postgres takes csv from Arrow.
-    name = pipeline.destination.destination_name if pipeline.destination else ""
-    return {"duckdb": "parquet", "postgres": "csv"}.get(name)
+    return loader_file_format(pipeline.destination.destination_name if pipeline.destination else "")
 
 
 def root_cause(exc: BaseException) -> BaseException:

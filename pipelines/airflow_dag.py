@@ -50,7 +50,7 @@ from dlt.helpers.airflow_helper import PipelineTasksGroup
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from pipedrive_source.entities import ENTITIES
-from pipedrive_source.runner import DEFAULT_DATASET, DEFAULT_DUCKDB, make_pipeline
+from pipedrive_source.runner import DEFAULT_DATASET, DEFAULT_DUCKDB, loader_file_format, make_pipeline
 from pipedrive_source.source import pipedrive_source
 
 try:  # Airflow 3
@@ -165,8 +165,6 @@ def make_task_pipeline(group: str, destination: str, dataset: str) -> dlt.Pipeli
     return make_pipeline(destination, dataset_name=dataset, pipeline_name=name)
 
 
-# Same choice as runner.run_sync: Arrow pages load as parquet into DuckDB, csv into Postgres.
-LOADER_FORMAT = {"duckdb": "parquet", "postgres": "csv"}
 
 
 def build_dag() -> DAG:
@@ -217,7 +215,7 @@ def build_dag() -> DAG:
             task = tasks.run(
                 make_task_pipeline(group, destination_name, dataset),
                 source_factory(resources, entities, conn_id, workers),
-                loader_file_format=LOADER_FORMAT.get(destination_name),
+                loader_file_format=loader_file_format(destination_name),
                 trigger_rule="all_done",  # one entity failing must not starve the others
             )
             stage_tasks[stage].append(task)

@@ -79,8 +79,9 @@ class PipedriveDestination(ConfigurableResource):
         )
 
     def loader_file_format(self) -> str | None:
-        # same choice as runner.run_sync: Arrow pages load as parquet into DuckDB, csv into Postgres
-        return {"duckdb": "parquet", "postgres": "csv"}.get(self.destination)
+        from pipedrive_source.runner import loader_file_format
+
+        return loader_file_format(self.destination)
 
 
 class PipedriveApi(ConfigurableResource):
