@@ -158,6 +158,12 @@ def _run_round(pipeline: dlt.Pipeline, *, full_refresh: bool, **source_args: Any
     assert ctx is not None
     result = SyncResult(EXIT_OK, "ok")
     try:
+        if pipeline.has_pending_data:
+            # a run killed in normalize/load left packages: pipeline.run() would only finish those and
+            # return without extracting, so finish them first and then sync as usual
+            log.info("finishing load packages left by an interrupted run")
+            pipeline.normalize()
+            pipeline.load()
         info = pipeline.run(
             source,
             refresh="drop_sources" if full_refresh else None,

@@ -96,8 +96,13 @@ def consume_streams(ctx: SyncContext, state: dict[str, Any], pending: dict[str, 
                     streams: list[Callable[[], Iterator[Page]]], xf: PageTransformer) -> Iterator[Any]:
     """Pages of a window's streams, concurrently; each stream's position saved after every page it
     contributes (cursor, and parents of the current page whose children are done), so a stopped
-    run resumes exactly there. Completes the window (``last_until``) when every stream is done."""
-    for index, page in iter_concurrent(streams, ctx.options.max_workers):
+    run resumes exactly there. Completes the window (``last_until``) when every stream is done.
+
+    At a checkpoint the streams stop *fetching* and every page already fetched is still processed,
+    so the next round re-reads nothing.
+    """
+    guarded = [_until_checkpoint(ctx, make) for make in streams]
+    for index, page in iter_concurrent(guarded, ctx.options.max_workers):
         key = keys[index]
         pos = pending["streams"][key]
         tables, rows = xf.transform_rows(page.items)
@@ -105,17 +110,28 @@ def consume_streams(ctx: SyncContext, state: dict[str, Any], pending: dict[str, 
         for done, child_tables in xf.children_chunks(rows, int(pos.get("skip") or 0)):
             yield from child_tables
             pos["skip"] = done
-            if done < len(rows) and ctx.checkpoint_due():
-                return  # the runner loads what we have and starts another round from `pending`
         pos["skip"] = 0
         if page.next:
             pos["cursor"] = page.next
         else:
             pending["streams"][key] = "done"
-        if ctx.checkpoint_due():
+    if all(pos == "done" for pos in pending["streams"].values()):
+        state["last_until"] = pending["until"]
+        state.pop("pending", None)
+
+
+def _until_checkpoint(ctx: SyncContext, make: Callable[[], Iterator[Page]]) -> Callable[[], Iterator[Page]]:
+    """A stream that stops asking for pages once the round's checkpoint is due."""
+
+    def run() -> Iterator[Page]:
+        if ctx.paused:
             return
-    state["last_until"] = pending["until"]
-    state.pop("pending", None)
+        for page in make():
+            yield page
+            if ctx.checkpoint_due():
+                return
+
+    return run
 
 
 def _fallback_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageTransformer) -> Iterator[Any]:
