@@ -273,7 +273,7 @@ def table_layout() -> list[dict[str, str]]:
         for ch in e.children:
             rows.append({"table": ch.table, "strategy": f"per changed {e.singular}"
                          + (f" with {ch.count_field} > 0" if ch.count_field else "") + "; replaced per parent",
-                         "primary_key": ", ".join(ch.primary_key), "description": ch.description})
+                         "primary_key": f"{ch.parent_key}, _position", "description": ch.description})
         if e.fields_table:
             rows.append({"table": e.fields_table, "strategy": "full list every run, merged on key",
                          "primary_key": "key", "description": f"custom-field metadata of {e.name}, with our column names"})

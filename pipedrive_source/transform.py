@@ -26,6 +26,7 @@ log = logging.getLogger("pipedrive_source.source")
 
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 TOMBSTONE = "_tombstone"
+POSITION = "_position"  # a child row's index in its parent's list; -1 on delete markers
 CHILD_CHUNK = 50  # parents per batch of child calls (progress is saved after each batch)
 
 
@@ -46,10 +47,14 @@ def _entity_columns(entity: Entity, options: SyncOptions) -> dict[str, Any]:
 
 
 def _child_hints(table: str, parent_key: str) -> Any:
+    # Replaced per parent (merge key); the primary key (parent, position) lets delete-insert
+    # de-duplicate a package that is loaded twice after a kill mid-load (staging keeps both copies).
+    # Variants start from the resource's hints, so the entity's primary key must be overridden.
+    position = parent_key != "field_key"
     return dlt.mark.make_hints(
         table_name=table,
         write_disposition=MERGE,
-        primary_key="",  # variants start from the resource's hints: drop its primary key
+        primary_key=[parent_key, POSITION] if position else "",
         merge_key=parent_key,
         columns={TOMBSTONE: {"data_type": "bool", "hard_delete": True, "nullable": True}},
     )
@@ -163,7 +168,7 @@ class PageTransformer:
                     row[k] = v["value"]
             for c in e.child_lists:
                 items = row.pop(c.key, None)
-                stone = {self.parent_key: row.get("id"), "_position": -1, TOMBSTONE: True}
+                stone = {self.parent_key: row.get("id"), POSITION: -1, TOMBSTONE: True}
                 kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key)
                 child_tables[c.table].append(stone)
                 child_tables[c.table].extend(kids)
@@ -193,22 +198,15 @@ class PageTransformer:
         tables = [(c.table, self.parent_key) for c in self.entity.child_lists]
         tables += [(ch.table, ch.parent_key) for ch in self.entity.children]
         for table, key in tables:
-            stones = [{key: pid, TOMBSTONE: True} for pid in parent_ids]
-            if table in {c.table for c in self.entity.child_lists}:
-                for stone in stones:
-                    stone["_position"] = -1
-                out.extend(self._child_table(table, stones))
-            else:
-                out.extend(self._replaced(table, key, stones))
+            out.extend(self._replaced(table, key, [{key: pid, POSITION: -1, TOMBSTONE: True} for pid in parent_ids]))
         return out
 
     def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
-        return self._replaced(table, self.parent_key, rows, {TOMBSTONE: "bool", "_position": "bigint"})
+        return self._replaced(table, self.parent_key, rows)
 
-    def _replaced(self, table: str, key: str, rows: list[dict[str, Any]],
-                  explicit: dict[str, str] | None = None) -> list[Any]:
+    def _replaced(self, table: str, key: str, rows: list[dict[str, Any]]) -> list[Any]:
         """A table replaced per ``key`` value: delete markers first, then the current rows."""
-        tbl = self.builder(table, explicit or {TOMBSTONE: "bool"}, key=key).to_arrow(rows)
+        tbl = self.builder(table, {TOMBSTONE: "bool", POSITION: "bigint"}, key=key).to_arrow(rows)
         if tbl is None:
             return []
         self.ctx.count_markers(table, sum(1 for r in rows if r.get(TOMBSTONE)))
@@ -237,13 +235,14 @@ class PageTransformer:
             chunk = parents[start:start + CHILD_CHUNK]
             tables: list[Any] = []
             for child in self.entity.children:
-                stones = [{child.parent_key: r["id"], TOMBSTONE: True} for r in chunk]
+                stones = [{child.parent_key: r["id"], POSITION: -1, TOMBSTONE: True} for r in chunk]
                 wanted = [r["id"] for r in chunk if not (hard and r.get("is_deleted")) and self._wants(r, child)]
                 kid_rows: list[dict[str, Any]] = list(stones)
                 for pid, items in zip(wanted, self._children_of(child, wanted)):
-                    for item in items:
+                    for pos, item in enumerate(items):
                         row = {k: collapse_reference(v) for k, v in item.items()}
                         row[child.parent_key] = pid
+                        row[POSITION] = pos
                         kid_rows.append(row)
                 tables.extend(self._replaced(child.table, child.parent_key, kid_rows))
             self._chunk_done(chunk)
