@@ -126,14 +126,17 @@ def routes() -> list[Route]:
 def match_route(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
     """Route + path params for a path without the /v1 or /api/v1 prefix; None if unknown."""
     _ensure_routes()
-    method = method.upper()
+    return match_in(_BY_SHAPE, method, path)
+
+
+def match_in(by_shape: dict[tuple[str, int], list[tuple[Any, Any, Route]]], method: str,
+             path: str) -> tuple[Route, dict[str, str]] | None:
+    """The best route of a (method, segment count) index: literal segments beat placeholders
+    (``/deals/archived`` is not ``/deals/{id}``). Shared by the v1 and v2 route tables."""
     segs = path.split("?", 1)[0].strip("/").split("/")
-    cands = _BY_SHAPE.get((method, len(segs)))
-    if not cands:
-        return None
     best = None
     best_score = -1
-    for pattern, names, route in cands:
+    for pattern, names, route in by_shape.get((method.upper(), len(segs)), ()):
         score = 0
         for p, s in zip(pattern, segs, strict=True):
             if p is None:

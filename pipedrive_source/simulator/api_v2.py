@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from . import v2_render as r2
-from .api_v1 import ApiError, Route, SimRequest, SimResponse, _guard, error, ok
+from .api_v1 import ApiError, Route, SimRequest, SimResponse, _guard, error, match_in, ok
 from .store import FIELD_ENTITIES, parse_ts
 from .v1_query import _sort_value, field_pred, owner_pred, q_bool, q_int, select_ids
 
@@ -523,26 +523,7 @@ def match_route_v2(method: str, path: str) -> tuple[Route, dict[str, str]] | Non
     """Route + path params for a path without the /v2 or /api/v2 prefix; None if unknown.
 
     Literal segments beat placeholders (``/deals/archived`` is not ``/deals/{id}``)."""
-    segs = path.split("?", 1)[0].strip("/").split("/")
-    best, best_score = None, -1
-    for pattern, names, route in _BY_SHAPE.get((method.upper(), len(segs)), ()):
-        score = 0
-        for p, s in zip(pattern, segs):
-            if p is None:
-                if not s:
-                    break
-            elif p != s:
-                break
-            else:
-                score += 1
-        else:
-            if score > best_score:
-                best, best_score = (pattern, names, route), score
-    if best is None:
-        return None
-    pattern, names, route = best
-    values = [s for p, s in zip(pattern, segs) if p is None]
-    return route, dict(zip(names, values))
+    return match_in(_BY_SHAPE, method, path)
 
 
 __all__ = ["Route", "SimRequest", "SimResponse", "error", "match_route_v2", "routes"]
