@@ -337,16 +337,27 @@ def _first_char(c: "Company", req: SimRequest, entity: str, filters: list, preds
         preds.append(lambda i: ((st.get(i) or {}).get("first_char") or "") == fc)
 
 
-def get_persons(c: "Company", req: SimRequest) -> SimResponse:
+def _owned_list(c: "Company", req: SimRequest, entity: str) -> SimResponse:
+    """Offset list of persons/organizations, filtered by owner and first character like Pipedrive's."""
     filters: list[tuple] = []
     preds: list = []
     q_int(req, "filter_id")
     uid = q_int(req, "user_id")
     if uid:
         filters.append(("user", uid))
-        preds.append(owner_pred(c, "persons", uid))
-    _first_char(c, req, "persons", filters, preds)
-    return list_big(c, req, "persons", filters=filters, preds=preds)
+        preds.append(owner_pred(c, entity, uid))
+    _first_char(c, req, entity, filters, preds)
+    return list_big(c, req, entity, filters=filters, preds=preds)
+
+
+def _detail_with_dropbox(c: "Company", req: SimRequest, entity: str, label: str) -> SimResponse:
+    rec = _get_or_404(c, entity, path_int(req), label)
+    d = c.render(entity, rec, req.user_id)
+    return ok(d, {"dropbox_email": d["cc_email"]}, RELATED[entity](c, [d]))
+
+
+def get_persons(c: "Company", req: SimRequest) -> SimResponse:
+    return _owned_list(c, req, "persons")
 
 
 def get_persons_collection(c: "Company", req: SimRequest) -> SimResponse:
@@ -354,22 +365,11 @@ def get_persons_collection(c: "Company", req: SimRequest) -> SimResponse:
 
 
 def get_person(c: "Company", req: SimRequest) -> SimResponse:
-    pid = path_int(req)
-    rec = _get_or_404(c, "persons", pid, "Person")
-    d = c.render("persons", rec, req.user_id)
-    return ok(d, {"dropbox_email": d["cc_email"]}, RELATED["persons"](c, [d]))
+    return _detail_with_dropbox(c, req, "persons", "Person")
 
 
 def get_organizations(c: "Company", req: SimRequest) -> SimResponse:
-    filters: list[tuple] = []
-    preds: list = []
-    q_int(req, "filter_id")
-    uid = q_int(req, "user_id")
-    if uid:
-        filters.append(("user", uid))
-        preds.append(owner_pred(c, "organizations", uid))
-    _first_char(c, req, "organizations", filters, preds)
-    return list_big(c, req, "organizations", filters=filters, preds=preds)
+    return _owned_list(c, req, "organizations")
 
 
 def get_organizations_collection(c: "Company", req: SimRequest) -> SimResponse:
@@ -377,10 +377,7 @@ def get_organizations_collection(c: "Company", req: SimRequest) -> SimResponse:
 
 
 def get_organization(c: "Company", req: SimRequest) -> SimResponse:
-    oid = path_int(req)
-    rec = _get_or_404(c, "organizations", oid, "Organization")
-    d = c.render("organizations", rec, req.user_id)
-    return ok(d, {"dropbox_email": d["cc_email"]}, RELATED["organizations"](c, [d]))
+    return _detail_with_dropbox(c, req, "organizations", "Organization")
 
 
 def _followers_of(c: "Company", entity: str, i: int) -> list[dict]:
