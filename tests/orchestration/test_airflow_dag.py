@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,14 +124,22 @@ def test_airflow_dag_layout_parses_without_credentials(tmp_path, destination, pa
 
 def _run_tasks_concurrently(venv: Path, env: dict[str, str], task_ids: list[str], logical: str,
                             logs: Path) -> dict[str, int]:
-    """What parallel Airflow workers do: each task in its own process (``airflow tasks test``), at once."""
+    """What parallel Airflow workers do: each task in its own process (``airflow tasks test``), at once.
+
+    Each process gets its own logical date (``logical`` + i seconds): ``airflow tasks test`` creates the
+    dag run when none exists, so several of them starting on one logical date race to insert the same
+    ``dag_run`` row ("UNIQUE constraint failed: dag_run.dag_id, dag_run.logical_date" in the metadata
+    DB). The sync itself does not read the logical date.
+    """
     logs.mkdir(exist_ok=True)
+    start = datetime.fromisoformat(logical)
     with ExitStack() as stack:
         procs = {}
-        for task_id in task_ids:
+        for i, task_id in enumerate(task_ids):
             out = stack.enter_context(open(logs / f"{task_id}.log", "w"))
+            task_logical = (start + timedelta(seconds=i)).isoformat()
             procs[task_id] = subprocess.Popen(
-                [str(venv / "bin" / "airflow"), "tasks", "test", "pipedrive_sync", task_id, logical],
+                [str(venv / "bin" / "airflow"), "tasks", "test", "pipedrive_sync", task_id, task_logical],
                 env=env, stdout=out, stderr=subprocess.STDOUT)
         return {task_id: proc.wait(timeout=900) for task_id, proc in procs.items()}
 
