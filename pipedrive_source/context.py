@@ -45,6 +45,9 @@ class SyncContext:
         self.started = time.monotonic()
         self.paused = False  # a resource stopped at a checkpoint: the runner runs another round
         self._engine: tuple[Any, str] | None = None
+        self._warned: set[str] = set()
+        self._fields_lock = threading.Lock()  # not self._lock: held during the HTTP call
+        self._fields: dict[str, list[dict[str, Any]]] = {}
 
     def destination_engine(self) -> tuple[Any, str]:
         """SQLAlchemy engine + schema of the destination being loaded, built once per run.
@@ -69,6 +72,14 @@ class SyncContext:
         self.paused = True
         return True
 
+    def warn_once(self, message: str) -> None:
+        """Log a warning once per run: resources sharing metadata (deals, leads) would repeat it."""
+        with self._lock:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        log.warning("%s", message)
+
     def count_markers(self, table: str, n: int) -> None:
         """Delete markers (tombstones) emitted, so reports count rows, not markers."""
         if n:
@@ -78,6 +89,13 @@ class SyncContext:
     def record_reconcile(self, entity: str, report: dict[str, int]) -> None:
         with self._lock:
             self.reconciliation[entity] = report
+
+    def fields(self, endpoint: str, fetch: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """One metadata fetch per endpoint per run: deals and leads both read /dealFields."""
+        with self._fields_lock:
+            if endpoint not in self._fields:
+                self._fields[endpoint] = fetch()
+            return self._fields[endpoint]
 
     def field_map(self, endpoint: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """One field map per metadata endpoint per run, so deals and leads name columns alike."""

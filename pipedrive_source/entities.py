@@ -9,15 +9,19 @@ Strategies (``Entity.strategy``):
   (admins only; a 403 falls back to the offset list, see ``fallback_sort``).
 - ``update_time_desc``: offset list sorted ``update_time DESC``, stopping at the previous high-water mark.
 - ``full``: the whole list every run, merged on the primary key (small reference tables).
-- ``per_parent``: one request per *changed* parent whose ``count_field`` is > 0 (children tables).
+
+Per-parent children (``Entity.children``) are fetched for the parents a run reads: changed parents of
+incremental entities (skipping those whose ``count_field`` is 0), every parent of a ``full`` entity.
+Endpoints that take the parent as a query parameter (``/organizationRelationships?org_id=``,
+``/projects/phases?board_id=``) are children too: they cannot be listed without their parent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-Strategy = Literal["collection", "update_time_desc", "full", "per_parent"]
+Strategy = Literal["collection", "update_time_desc", "full"]
 Paging = Literal["cursor", "offset", "v1_cursor", "none"]
 
 
@@ -40,6 +44,12 @@ class PerParentChild:
     primary_key: tuple[str, ...]
     parent_key: str  # column holding the parent id
     description: str
+    params: dict[str, str] = field(default_factory=dict)  # query parameters; "{id}" is the parent id
+
+    def request(self, parent_id: Any) -> tuple[str, dict[str, str]]:
+        """Path and query of the call that lists one parent's children."""
+        return (self.path.format(id=parent_id),
+                {k: v.format(id=parent_id) for k, v in self.params.items()})
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class Entity:
     has_deleted_status: bool = False  # deals: status=deleted feed
     v2_path: str | None = None  # issue 11: the v2 list that serves the same rows
     data_key: str | None = None  # list nested in data (GET /goals/find answers {"data": {"goals": [...]}})
+    # objects whose keys become ``<key>_<sub>`` columns (lead ``value`` = {amount, currency} -> numeric amount)
+    object_columns: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -142,7 +154,18 @@ ENTITIES: tuple[Entity, ...] = (
         paging="cursor",
         fields_endpoint="/organizationFields",
         fields_table="organization_fields",
-        children=(_followers("organization", "organizations"),),
+        children=(
+            _followers("organization", "organizations"),
+            PerParentChild(
+                "organization_relationships",
+                "/organizationRelationships",
+                None,  # no counter on organizations: asked for every changed organization
+                ("id",),
+                "organization_id",
+                "parent/daughter links as each organization sees them (a link is listed under both)",
+                params={"org_id": "{id}"},
+            ),
+        ),
         reconcile=True,
         v2_path="/organizations",
         description="companies",
@@ -187,7 +210,8 @@ ENTITIES: tuple[Entity, ...] = (
         fields_endpoint="/dealFields",  # leads carry deal custom fields
         fields_table=None,  # deal_fields is loaded by deals
         reconcile=True,
-        description="leads (UUID ids) with deal custom fields",
+        object_columns=("value",),
+        description="leads (UUID ids) with deal custom fields; value as value_amount + value_currency",
     ),
     Entity("files", "/files", "update_time_desc", max_limit=100, reconcile=True, description="file metadata"),
     Entity("users", "/users", "full", paging="none", description="company users"),
@@ -197,7 +221,9 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("lead_sources", "/leadSources", "full", paging="none", primary_key=("name",), cursor_field=None,
            description="lead sources"),
     Entity("filters", "/filters", "full", paging="none", description="saved filters"),
-    Entity("goals", "/goals/find", "full", paging="none", cursor_field=None, data_key="goals", description="goals"),
+    Entity("goals", "/goals/find", "full", paging="none", cursor_field=None, data_key="goals",
+           object_columns=("type", "assignee", "duration", "expected_outcome"),
+           description="goals; type/assignee/duration/expected_outcome as <object>_<key> columns"),
     Entity("call_logs", "/callLogs", "full", max_limit=50, cursor_field=None, description="call logs"),
     Entity("activity_types", "/activityTypes", "full", paging="none", description="activity types"),
     Entity("currencies", "/currencies", "full", paging="none", cursor_field=None, description="currencies"),
@@ -205,21 +231,21 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("permission_sets", "/permissionSets", "full", paging="none", cursor_field=None,
            description="permission sets"),
     Entity("projects", "/projects", "full", paging="v1_cursor", description="projects"),
-    Entity("project_boards", "/projects/boards", "full", paging="none", description="project boards"),
+    Entity("project_boards", "/projects/boards", "full", paging="none",
+           children=(PerParentChild("project_phases", "/projects/phases", None, ("id",), "board_id",
+                                    "phases of each project board", params={"board_id": "{id}"}),),
+           description="project boards; their phases as project_phases"),
     Entity("tasks", "/tasks", "full", paging="v1_cursor", description="project tasks"),
     Entity("webhooks", "/webhooks", "full", paging="none", admin_only=True, cursor_field=None,
            description="webhooks (admin tokens only)"),
-    Entity(
-        "organization_relationships",
-        "/organizationRelationships",
-        "per_parent",
-        default=False,
-        cursor_field=None,
-        description="opt-in: one request per organization (the endpoint needs org_id)",
-    ),
 )
 
 ENTITY_BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
+# child table -> the entity that loads it (child tables cannot be selected on their own)
+CHILD_PARENT: dict[str, str] = {
+    t: e.name for e in ENTITIES
+    for t in [c.table for c in e.child_lists] + [c.table for c in e.children] + [e.fields_table or ""] if t
+}
 
 FIELDS_ENDPOINTS: dict[str, str] = {
     "deal_fields": "/dealFields",
@@ -244,7 +270,9 @@ def resolve_entities(names: list[str] | str | None) -> list[Entity]:
     unknown = [n for n in names if n not in ENTITY_BY_NAME]
     if unknown:
         valid = ", ".join(e.name for e in ENTITIES)
-        raise ValueError(f"unknown entity {', '.join(unknown)!s}; valid entities: {valid}")
+        hints = [f"{n} is loaded with {CHILD_PARENT[n]}" for n in unknown if n in CHILD_PARENT]
+        raise ValueError(f"unknown entity {', '.join(unknown)!s}; valid entities: {valid}"
+                         + (f" ({'; '.join(hints)})" if hints else ""))
     return [ENTITY_BY_NAME[n] for n in names]
 
 
@@ -252,7 +280,6 @@ STRATEGY_TEXT: dict[str, str] = {
     "collection": "incremental: /collection cursor, since/until on update_time (admin); merge on id",
     "update_time_desc": "incremental: offset list sorted update_time DESC, stops at the high-water mark; merge",
     "full": "full list every run, merged on the primary key",
-    "per_parent": "per changed parent; merge",
 }
 
 
@@ -271,7 +298,8 @@ def table_layout() -> list[dict[str, str]]:
             rows.append({"table": c.table, "strategy": f"replaced with each changed {e.singular}",
                          "primary_key": f"{e.parent_key}, _position", "description": f"`{c.key}` of {e.name}"})
         for ch in e.children:
-            rows.append({"table": ch.table, "strategy": f"per changed {e.singular}"
+            which = f"per {e.singular} (every run)" if e.strategy == "full" else f"per changed {e.singular}"
+            rows.append({"table": ch.table, "strategy": which
                          + (f" with {ch.count_field} > 0" if ch.count_field else "") + "; replaced per parent",
                          "primary_key": f"{ch.parent_key}, _position", "description": ch.description})
         if e.fields_table:

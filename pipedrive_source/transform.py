@@ -99,10 +99,10 @@ class PageTransformer:
         e = self.entity
         if not e.fields_endpoint:
             return []
-        fields: list[dict[str, Any]] = []
-        for page in self.ctx.client.iter_offset(e.fields_endpoint):
-            fields.extend(page.items)
-        self.fields = fields
+        def fetch() -> list[dict[str, Any]]:
+            return [f for page in self.ctx.client.iter_offset(e.fields_endpoint) for f in page.items]
+
+        self.fields = self.ctx.fields(e.fields_endpoint, fetch)
         return []
 
     def _ensure_flattener(self, first_record: dict[str, Any]) -> list[Any]:
@@ -123,7 +123,8 @@ class PageTransformer:
         field_map = self.ctx.field_map(self.entity.fields_endpoint,
                                        lambda: cf.update_field_map(previous, self.fields, reserved))
         maps[self.entity.fields_endpoint] = field_map
-        self.flattener = cf.FieldFlattener(self.fields, field_map, mode)
+        # deals and leads share /dealFields: one warning per run for a deleted option, not one per resource
+        self.flattener = cf.FieldFlattener(self.fields, field_map, mode, warn=self.ctx.warn_once)
         self.builder(self.entity.name, self.flattener.column_types)
         out: list[Any] = []
         if self.entity.fields_table:
@@ -166,10 +167,13 @@ class PageTransformer:
             for k, v in rec.items():
                 if v.__class__ is dict and "value" in v:
                     row[k] = v["value"]
+            for key in e.object_columns:
+                _spread_object(row, key)
             for c in e.child_lists:
                 items = row.pop(c.key, None)
                 stone = {self.parent_key: row.get("id"), POSITION: -1, TOMBSTONE: True}
-                kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key)
+                kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key,
+                                  c.value_key or "value")
                 child_tables[c.table].append(stone)
                 child_tables[c.table].extend(kids)
             if e.has_deleted_status:
@@ -262,12 +266,29 @@ class PageTransformer:
 
     def _fetch_children(self, child: PerParentChild, parent_id: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        path, params = child.request(parent_id)
         try:
-            for page in self.ctx.client.iter_offset(child.path.format(id=parent_id)):
+            for page in self.ctx.client.iter_offset(path, params or None):
                 items.extend(page.items)
         except PipedriveNotFoundError:  # the parent vanished between its page and this call
             log.info("%s: parent %s is gone; no children", child.table, parent_id)
         return items
+
+
+def _spread_object(row: dict[str, Any], key: str) -> None:
+    """``{"value": {"amount": 10, "currency": "EUR"}}`` -> ``value_amount``, ``value_currency`` columns.
+
+    Why: an object stored as JSON text hides money and dates from SQL (lead values, goal durations).
+    The keys of the object as the API sends it become columns; deeper objects stay JSON text.
+    A null object leaves the columns NULL (absent keys); a non-object value is kept under ``key``.
+    """
+    obj = row.get(key)
+    if obj is None:
+        row.pop(key, None)
+    elif isinstance(obj, dict):
+        del row[key]
+        for sub, v in obj.items():
+            row[f"{key}_{sub}"] = v
 
 
 def _is_custom_key(key: str, custom_keys: set[str]) -> bool:

@@ -42,6 +42,32 @@ def api(sim: Any, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
     return r.json()
 
 
+def api_list(sim: Any, path: str, params: dict[str, Any] | None = None, *, data_key: str | None = None,
+             token: str | None = None) -> list[dict[str, Any]]:
+    """Every record of a v1 list, paged like any client (offset, cursor or unpaged): test truth read
+    through the simulator's HTTP API, independent of the sync's own pagination code."""
+    out: list[dict[str, Any]] = []
+    query: dict[str, Any] = {k: v for k, v in (params or {}).items() if v is not None}
+    query.setdefault("limit", 100)
+    while True:
+        r = httpx.get(f"{sim.base_url}{path}", params=query,
+                      headers={"x-api-token": token or sim.config.api_token}, timeout=30)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        body = r.json()
+        data = body.get("data")
+        if data_key and isinstance(data, dict):
+            data = data.get(data_key)
+        out.extend(data or [])
+        extra = body.get("additional_data") or {}
+        pag = extra.get("pagination") or {}
+        if pag.get("more_items_in_collection"):
+            query["start"] = pag["next_start"]
+        elif extra.get("next_cursor"):
+            query["cursor"] = extra["next_cursor"]
+        else:
+            return out
+
+
 def sim_stats(sim: Any) -> dict[str, Any]:
     return httpx.get(f"{sim.url}/_sim/stats", timeout=10).json()
 

@@ -26,8 +26,6 @@ SPAN = T_END - T0
 DAY = 86400
 ZERO_TS = "0000-00-00 00:00:00"
 
-SCALES = {"small": 200, "medium": 10_000, "large": 100_000}
-
 N_USERS = 10
 ADMIN_USER_ID = 1
 REGULAR_USER_ID = 2  # the non-admin token's user; owns a subset of records
@@ -51,20 +49,6 @@ def salt_of(seed: int, name: str) -> int:
     """Stable per-(seed, stream) salt; str hashing is randomized so use blake2."""
     digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-
-
-def resolve_scale(scale: str | int) -> int:
-    """Number of deals for a scale name or int."""
-    if isinstance(scale, int):
-        if scale < 1:
-            raise ValueError("scale must be >= 1")
-        return scale
-    if isinstance(scale, str) and scale.isdigit():
-        return int(scale)
-    try:
-        return SCALES[scale]
-    except KeyError:
-        raise ValueError(f"unknown scale {scale!r}") from None
 
 
 # --------------------------------------------------------------------------- time formatting

@@ -24,9 +24,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from . import v1_small
+from .config import scale_deals
 from .generator import (
     ADMIN_USER_ID, COMPANY_ID, DAY, REGULAR_USER_ID, N_USERS, Hasher, TimeModel, build_field_meta,
-    custom_value_pool, fmt_ts, group_pools, mix, resolve_scale, salt_of,
+    custom_value_pool, fmt_ts, group_pools, mix, salt_of,
 )
 from .v1_records import CC_EMAIL, TEMPLATES, Builders, org_name_of
 
@@ -236,7 +237,7 @@ class Company:
         self.scale = scale
         self.clock = clock
         self.lock = threading.RLock()  # writes from server threads
-        n = resolve_scale(scale)
+        n = scale_deals(scale)
         self.n_deals = n
         self.n_persons = n
         self.n_orgs = max(1, n // 4)
