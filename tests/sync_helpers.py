@@ -17,6 +17,19 @@ def duckdb_pipeline(tmp_path: Path, name: str = "pipedrive") -> Any:
                          pipeline_name=name)
 
 
+def destination_pipeline(kind: str, tmp_path: Path, request: Any, prefix: str = "dest") -> Any:
+    """A pipeline into ``duckdb``, ``sqlite`` (dlt's sqlalchemy destination) or the suite's ``postgres``
+    server, in a dataset of its own per test (the server is shared by the whole session)."""
+    if kind == "duckdb":
+        return duckdb_pipeline(tmp_path)
+    if kind == "sqlite":
+        return make_pipeline("sqlalchemy", credentials=f"sqlite:///{tmp_path / 'pipedrive.db'}",
+                             pipelines_dir=tmp_path / "dlt")
+    pg = request.getfixturevalue("postgres_db")
+    return make_pipeline("postgres", credentials=pg.dlt_credentials, pipelines_dir=tmp_path / "dlt",
+                         dataset_name=f"{prefix}_{abs(hash(request.node.name)) % 10**8}")
+
+
 def sync(sim: Any, pipeline: Any, *, token: str | None = None, **kwargs: Any) -> SyncResult:
     kwargs.setdefault("max_workers", 4)
     return run_sync(pipeline, api_token=token or sim.config.api_token, base_url=sim.base_url, **kwargs)

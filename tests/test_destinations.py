@@ -7,23 +7,12 @@ from typing import Any
 
 import pytest
 
-from pipedrive_source.runner import EXIT_OK, make_pipeline
+from pipedrive_source.runner import EXIT_OK
 
-from .sync_helpers import api, counts, duckdb_pipeline, rows, sync
+from .sync_helpers import api, counts, destination_pipeline, rows, sync
 
 FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
 ENTITIES = ["deals", "persons", "organizations", "activities", "products", "notes", "leads", "users", "stages"]
-
-
-def _pipeline(kind: str, tmp_path, request) -> Any:
-    if kind == "duckdb":
-        return duckdb_pipeline(tmp_path)
-    if kind == "sqlite":
-        return make_pipeline("sqlalchemy", credentials=f"sqlite:///{tmp_path / 'pipedrive.db'}",
-                             pipelines_dir=tmp_path / "dlt")
-    pg = request.getfixturevalue("postgres_db")
-    return make_pipeline("postgres", credentials=pg.dlt_credentials, pipelines_dir=tmp_path / "dlt",
-                         dataset_name=f"dest_{abs(hash(request.node.name)) % 10**8}")
 
 
 def _truth(sim: Any, entity: str) -> int:
@@ -35,7 +24,7 @@ def _truth(sim: Any, entity: str) -> int:
 @pytest.mark.parametrize("kind", [pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
 def test_full_then_incremental_sync_matches_the_simulator(kind: str, simulator_factory, tmp_path, request) -> None:
     sim = simulator_factory(scale=40, rate_limit=False, start_time=FROZEN)
-    p = _pipeline(kind, tmp_path, request)
+    p = destination_pipeline(kind, tmp_path, request, "dest")
     first = sync(sim, p, entities=ENTITIES)
     assert first.exit_code == EXIT_OK, first.message
     got = counts(p)

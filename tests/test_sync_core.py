@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +13,9 @@ import pytest
 
 from pipedrive_source.entities import ENTITIES
 from pipedrive_source.rows import is_dirt, parse_timestamp
-from pipedrive_source.runner import EXIT_BUDGET, EXIT_CONFIG, EXIT_OK, make_pipeline, run_sync
+from pipedrive_source.runner import EXIT_BUDGET, EXIT_CONFIG, EXIT_OK, run_sync
 
-from .sync_helpers import api, api_list, counts, duckdb_pipeline, rows, sim_stats, sync
+from .sync_helpers import api, api_list, counts, destination_pipeline, duckdb_pipeline, rows, sim_stats, sync
 
 TRUTH_ENTITIES = ["deals", "persons", "organizations", "activities", "products", "notes", "leads"]
 FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -126,20 +125,9 @@ def kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def _pipeline(kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
-    if kind == "duckdb":
-        return duckdb_pipeline(tmp_path)
-    if kind == "sqlite":
-        return make_pipeline("sqlalchemy", credentials=f"sqlite:///{tmp_path / 'pipedrive.db'}",
-                             pipelines_dir=tmp_path / "dlt")
-    pg = request.getfixturevalue("postgres_db")
-    return make_pipeline("postgres", credentials=pg.dlt_credentials, pipelines_dir=tmp_path / "dlt",
-                         dataset_name=f"core_{abs(hash(request.node.name)) % 10**8}")
-
-
 def test_full_load_matches_the_simulator(kind: str, simulator: Any, tmp_path, request) -> None:
     """Every default entity and child table: row count = the simulator's, a sample equal field by field."""
-    p = _pipeline(kind, tmp_path, request)
+    p = destination_pipeline(kind, tmp_path, request, "core")
     result = sync(simulator, p)
     assert result.exit_code == EXIT_OK, result.message
     got = counts(p)

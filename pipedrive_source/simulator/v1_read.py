@@ -406,30 +406,26 @@ def get_org_followers(c: "Company", req: SimRequest) -> SimResponse:
     return ok(page, ad, _related(c, rows, users=("user_id",)))
 
 
-def get_person_deals(c: "Company", req: SimRequest) -> SimResponse:
-    pid = path_int(req)
-    _get_or_404(c, "persons", pid, "Person")
-    status = _deal_status(req)
-    preds = [field_pred(c, "deals", "person_id", pid)]
-    filters: list[tuple] = [("person", pid)]
-    if status in ("open", "won", "lost"):
-        preds.append(field_pred(c, "deals", "status", status))
-        filters.append(("status", status))
-    return list_big(c, req, "deals", filters=filters, preds=preds,
-                    include_deleted="only" if status == "deleted" else "no", own_filter=False)
+def _deals_of(parent: str, entity: str, label: str, field: str) -> Callable[["Company", SimRequest], SimResponse]:
+    """GET /persons/{id}/deals and /organizations/{id}/deals: the parent's deals, filtered by status."""
+
+    def handler(c: "Company", req: SimRequest) -> SimResponse:
+        pid = path_int(req)
+        _get_or_404(c, entity, pid, label)
+        status = _deal_status(req)
+        preds = [field_pred(c, "deals", field, pid)]
+        filters: list[tuple] = [(parent, pid)]
+        if status in ("open", "won", "lost"):
+            preds.append(field_pred(c, "deals", "status", status))
+            filters.append(("status", status))
+        return list_big(c, req, "deals", filters=filters, preds=preds,
+                        include_deleted="only" if status == "deleted" else "no", own_filter=False)
+
+    return handler
 
 
-def get_org_deals(c: "Company", req: SimRequest) -> SimResponse:
-    oid = path_int(req)
-    _get_or_404(c, "organizations", oid, "Organization")
-    status = _deal_status(req)
-    preds = [field_pred(c, "deals", "org_id", oid)]
-    filters: list[tuple] = [("org", oid)]
-    if status in ("open", "won", "lost"):
-        preds.append(field_pred(c, "deals", "status", status))
-        filters.append(("status", status))
-    return list_big(c, req, "deals", filters=filters, preds=preds,
-                    include_deleted="only" if status == "deleted" else "no", own_filter=False)
+get_person_deals = _deals_of("person", "persons", "Person", "person_id")
+get_org_deals = _deals_of("org", "organizations", "Organization", "org_id")
 
 
 def get_org_persons(c: "Company", req: SimRequest) -> SimResponse:
