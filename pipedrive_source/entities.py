@@ -91,6 +91,17 @@ class Entity:
     def parent_key(self) -> str:
         return f"{self.singular}_id"
 
+    @property
+    def field_options_table(self) -> str | None:
+        """``deal_fields`` -> ``deal_field_options``: the options of the custom enum/set fields."""
+        return self.fields_table.replace("_fields", "_field_options") if self.fields_table else None
+
+    @property
+    def child_tables(self) -> list[str]:
+        """Every table this entity's resource writes besides its own (nested lists, per-parent, metadata)."""
+        tables = [c.table for c in self.child_lists] + [c.table for c in self.children]
+        return tables + [t for t in (self.fields_table, self.field_options_table) if t]
+
 
 def _followers(parent: str, path_parent: str) -> PerParentChild:
     return PerParentChild(
@@ -242,10 +253,7 @@ ENTITIES: tuple[Entity, ...] = (
 
 ENTITY_BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
 # child table -> the entity that loads it (child tables cannot be selected on their own)
-CHILD_PARENT: dict[str, str] = {
-    t: e.name for e in ENTITIES
-    for t in [c.table for c in e.child_lists] + [c.table for c in e.children] + [e.fields_table or ""] if t
-}
+CHILD_PARENT: dict[str, str] = {t: e.name for e in ENTITIES for t in e.child_tables}
 
 FIELDS_ENDPOINTS: dict[str, str] = {
     "deal_fields": "/dealFields",
@@ -305,7 +313,7 @@ def table_layout() -> list[dict[str, str]]:
         if e.fields_table:
             rows.append({"table": e.fields_table, "strategy": "full list every run, merged on key",
                          "primary_key": "key", "description": f"custom-field metadata of {e.name}, with our column names"})
-            rows.append({"table": e.fields_table.replace("_fields", "_field_options"),
+            rows.append({"table": e.field_options_table,
                          "strategy": "full list every run", "primary_key": "field_key, id",
                          "description": "enum/set options of those fields (current labels)"})
     return rows

@@ -130,7 +130,7 @@ class PageTransformer:
         if self.entity.fields_table:
             field_rows, option_rows = cf.field_metadata_rows(self.fields, field_map)
             ft = self.entity.fields_table
-            ot = ft.replace("_fields", "_field_options")
+            ot = self.entity.field_options_table
             tbl = self.builder(ft, key="key").to_arrow(field_rows)
             if tbl is not None:
                 out.append(self._mark(tbl, ft, _fields_hints(ft)))

@@ -50,12 +50,7 @@ _DESCRIPTIONS = {row["table"]: f'{row["description"]} ({row["strategy"]})' for r
 def tables_of(entity_name: str) -> list[str]:
     """Every table one entity resource writes: itself, its child tables, its field metadata."""
     entity = ENTITY_BY_NAME.get(entity_name)
-    if entity is None:
-        return [entity_name]
-    tables = [entity.name, *(c.table for c in entity.child_lists), *(c.table for c in entity.children)]
-    if entity.fields_table:
-        tables += [entity.fields_table, entity.fields_table.replace("_fields", "_field_options")]
-    return tables
+    return [entity_name] if entity is None else [entity.name, *entity.child_tables]
 
 
 class PipedriveDestination(ConfigurableResource):
