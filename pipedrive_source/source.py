@@ -32,6 +32,7 @@ import dlt
 from dlt.extract.resource import DltResource
 
 from . import v2
+from .coalesce import coalesced
 from .context import SyncContext, _local, last_context
 from .entities import ENTITY_BY_NAME, Entity, resolve_entities
 from .errors import (
@@ -40,6 +41,7 @@ from .errors import (
     PipedriveNotFoundError,
     PipedrivePermissionError,
 )
+from .gc_tuning import bulk_parsing_gc
 from .options import build_options
 from .rows import format_v1_timestamp
 from .strategies import (
@@ -88,6 +90,10 @@ def _v1_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any], xf: PageT
 
 def _make_resource(entity: Entity, ctx: SyncContext) -> DltResource:
     def pages() -> Iterator[Any]:
+        with bulk_parsing_gc():
+            yield from coalesced(items())
+
+    def items() -> Iterator[Any]:
         if ctx.budget_stopped:
             return
         state = dlt.current.resource_state()
