@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -62,9 +63,31 @@ def sync_phase(sim: Any, work: Path, name: str, *, entities: list[str] | None, c
         argv += ["--entities", ",".join(entities)]
     if not children:
         argv.append("--no-children")
+    sim_cpu_before = sim.cpu_seconds()
     child = run_child(argv)
+    sim_cpu = sim.cpu_seconds() - sim_cpu_before
     stats = sim.stats()
-    return {"child": child, "sim": stats}
+    return {"child": child, "sim": stats, "sim_cpu_s": round(sim_cpu, 2)}
+
+
+def cpu_report(phase: dict[str, Any], rows: int, ceiling_rows: float) -> dict[str, Any]:
+    """Where the wall time goes on this machine: CPU per row of the sync and of the simulator, and
+    the rows/s the machine's cores allow at that cost (both processes share them) against the ceiling.
+    A ``ratio_cpu_bound_ceiling`` below 0.9 means this machine cannot reach the goal at today's cost
+    per row, whatever the concurrency."""
+    sync_cpu, sim_cpu = float(phase["child"].get("cpu_s") or 0.0), float(phase["sim_cpu_s"])
+    cores = os.cpu_count() or 1
+    per_row = (sync_cpu + sim_cpu) / rows if rows else 0.0
+    bound = cores / per_row if per_row else 0.0
+    return {
+        "sync_cpu_s": round(sync_cpu, 1),
+        "sim_cpu_s": round(sim_cpu, 1),
+        "cores_busy": round((sync_cpu + sim_cpu) / phase["child"]["seconds"], 2),
+        "cpu_us_per_row_sync": round(1e6 * sync_cpu / rows, 1) if rows else None,
+        "cpu_us_per_row_sim": round(1e6 * sim_cpu / rows, 1) if rows else None,
+        "cpu_bound_rows_per_s": round(bound, 1),
+        "ratio_cpu_bound_ceiling": round(bound / ceiling_rows, 3),
+    }
 
 
 def cursor_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, Any]:
@@ -100,6 +123,7 @@ def cursor_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, Any]
         "lockouts": stats.get("lockouts", 0),
         "peak_rss_mb": child["peak_rss_mb"],
         **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
+        **cpu_report(phase, total_rows, ceiling_rows),
     }
 
 

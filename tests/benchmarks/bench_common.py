@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -58,6 +59,12 @@ class SimProcess:
 
     def clock(self, **body: Any) -> dict[str, Any]:
         return httpx.post(f"{self.url}/_sim/clock", json=body, timeout=60).json()
+
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the simulator process has used so far: the benchmark target shares
+        the machine's cores with the sync, so its share bounds what the sync can reach."""
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
 
     def api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         r = httpx.request(method, f"{self.base_url}{path}", headers={"x-api-token": API_TOKEN}, timeout=60, **kwargs)
@@ -223,7 +230,9 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
     sampler = RssSampler()
     sampler.start()
     started = time.monotonic()
+    cpu_before = _cpu_seconds()
     result = run_sync(pipeline, **kwargs)
+    cpu = _cpu_seconds() - cpu_before
     wall = time.monotonic() - started
     sampler.stop()
     steps: dict[str, float] = {}
@@ -239,6 +248,7 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
         "exit_code": result.exit_code,
         "message": result.message,
         "seconds": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "steps": steps,
         "client_requests": result.requests,
         "client_tokens": result.tokens,
@@ -248,6 +258,11 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_by_step": step_rss,
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
 
 
 class RssSampler:

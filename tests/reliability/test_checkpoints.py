@@ -1,6 +1,9 @@
 """Checkpointed backfills: a long backfill loads in rounds (``checkpoint_seconds``) so a crash loses at
 most one round. Pausing must not cost the pages again: the same company synced with a checkpoint
 every second must spend (nearly) the requests of an unpaused run and report the same rows.
+
+The paused run's pages are answered 0.4 s late (a ``slow`` fault), so its backfill outlasts the
+1 s checkpoint on any machine: 20+ pages over 4 workers take >= 2 s however fast we parse.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def test_checkpoint_rounds_do_not_refetch_pages(simulator_factory, tmp_path: Pat
     plain = sync(sim, duckdb_pipeline(tmp_path, "plain"), entities=["persons"], children=False)
     plain_requests = sim.stats()["requests"][KEY]
     sim.reset_stats()
+    sim.set_faults("slow:1.0@0.4,paths=/persons/collection")
     caplog.set_level(logging.INFO, logger="pipedrive_source.runner")
     pipeline = duckdb_pipeline(tmp_path, "rounds")
     rounds = sync(sim, pipeline, entities=["persons"], children=False, checkpoint_seconds=1)
