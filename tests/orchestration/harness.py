@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import duckdb
 import httpx
 
 from pipedrive_source.entities import ENTITIES
+from pipedrive_source.options import SyncOptions
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -105,11 +107,17 @@ def total_requests(stats: dict[str, Any], method: str = "GET") -> int:
 
 
 def change_deal(sim: Any, title: str) -> int:
-    """Rename one deal through the API (a real write), return its id."""
+    """Rename one deal through the API (a real write), return its id once the next run must see it.
+
+    A run's window ends ``safety_lag_seconds`` before the server's clock (changes younger than that
+    are left to the run after), so the rename is only due once that lag has passed; waiting here keeps
+    the test independent of how fast the orchestrator starts the next run.
+    """
     deal_id = next(company_ids(sim.company, "deals"))
     resp = httpx.put(f"{sim.base_url}/deals/{deal_id}", params={"api_token": sim.config.api_token},
                      json={"title": title}, timeout=30)
     resp.raise_for_status()
+    time.sleep(SyncOptions().safety_lag_seconds + 1.0)  # + 1 s: v1 timestamps have whole seconds
     return deal_id
 
 
