@@ -61,10 +61,9 @@ class SimProcess:
         return httpx.post(f"{self.url}/_sim/clock", json=body, timeout=60).json()
 
     def cpu_seconds(self) -> float:
-        """CPU (user + system) the simulator process has used so far: the benchmark target shares
-        the machine's cores with the sync, so its share bounds what the sync can reach."""
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
+        """CPU the simulator has used so far: the benchmark target shares the machine's cores with
+        the sync, so its share bounds what the sync can reach."""
+        return cpu_seconds(self.proc.pid)
 
     def api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         r = httpx.request(method, f"{self.base_url}{path}", headers={"x-api-token": API_TOKEN}, timeout=60, **kwargs)
@@ -230,9 +229,9 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
     sampler = RssSampler()
     sampler.start()
     started = time.monotonic()
-    cpu_before = _cpu_seconds()
+    cpu_before = cpu_seconds()
     result = run_sync(pipeline, **kwargs)
-    cpu = _cpu_seconds() - cpu_before
+    cpu = cpu_seconds() - cpu_before
     wall = time.monotonic() - started
     sampler.stop()
     steps: dict[str, float] = {}
@@ -260,9 +259,10 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
     }
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
-    return usage.ru_utime + usage.ru_stime
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process (default: this one, every thread) so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 class RssSampler:
