@@ -12,11 +12,12 @@ Knows nothing of dlt. Follows FACTS.md ("Base URLs and auth", "Envelopes", "Rate
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -24,10 +25,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import orjson
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
 
 from pipedrive_source import pagination
+from pipedrive_source.envelope import decode_body
 from pipedrive_source.errors import (
     SECRET_KEYS,
     DailyBudgetExhausted,
@@ -56,6 +57,8 @@ __all__ = ["PipedriveClient", "Page", "RunStats", "OAuthCredentials", "resolve_a
            "iter_concurrent"]
 
 logger = logging.getLogger("pipedrive_source.client")
+
+Decoder = Callable[[bytes], tuple[dict | None, str | None]]  # body -> (envelope, garbage description)
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
@@ -218,13 +221,18 @@ class PipedriveClient:
 
     # ---- public API --------------------------------------------------------------------------------
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None, *, version: str = "v1") -> dict:
+    def get(self, path: str, params: Mapping[str, Any] | None = None, *, version: str = "v1",
+            decode: Decoder | None = None) -> dict:
         """GET ``{root}/{version}{path}`` and return the JSON envelope."""
-        return self.request("GET", path, params=params, version=version)
+        return self.request("GET", path, params=params, version=version, decode=decode)
 
     def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None, version: str = "v1") -> dict:
-        """Send one call with pacing, budget and retries; returns the envelope or raises a PipedriveError."""
+                json: Any = None, version: str = "v1", decode: Decoder | None = None) -> dict:
+        """Send one call with pacing, budget and retries; returns the envelope or raises a PipedriveError.
+
+        ``decode`` replaces JSON decoding of a body (``envelope.decode_body``), e.g. to decode and
+        transform it in a parse worker; a garbage description it returns is retried like any other.
+        """
         if self._closed:
             raise RuntimeError("PipedriveClient is closed")
         method = method.upper()
@@ -249,7 +257,7 @@ class PipedriveClient:
             for attempt in retrying:
                 with attempt:
                     return self._attempt(method, url, query, json, state, endpoint=endpoint, cost=cost,
-                                         search=search, shown=shown)
+                                         search=search, shown=shown, decode=decode)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             assert isinstance(last, _Retryable)
@@ -266,9 +274,11 @@ class PipedriveClient:
         """Pages of a v1 offset list (``start``/``limit``)."""
         return pagination.iter_offset(self.get, path, params, limit=limit, version=version)
 
-    def iter_cursor(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500) -> Iterator[Page]:
+    def iter_cursor(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500,
+                    decode: Decoder | None = None) -> Iterator[Page]:
         """Pages of a v1 ``/collection`` endpoint (``cursor``; ``since``/``until`` pass through)."""
-        return pagination.iter_cursor(self.get, path, params, limit=limit)
+        get = self.get if decode is None else functools.partial(self.get, decode=decode)
+        return pagination.iter_cursor(get, path, params, limit=limit)
 
     def iter_v2(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500) -> Iterator[Page]:
         """Pages of a v2 cursor list."""
@@ -326,7 +336,7 @@ class PipedriveClient:
     # ---- one attempt -------------------------------------------------------------------------------
 
     def _attempt(self, method: str, url: str, query: dict[str, Any], json: Any, state: _CallState, *,
-                 endpoint: str, cost: int, search: bool, shown: str) -> dict:
+                 endpoint: str, cost: int, search: bool, shown: str, decode: Decoder | None = None) -> dict:
         try:
             self.budget.reserve_cost(cost)
         except DailyBudgetExhausted as exc:
@@ -367,7 +377,7 @@ class PipedriveClient:
                 self.budget.release(cost)
         status = resp.status_code
         self._count_status(str(status))
-        body, garbage = _parse(resp)
+        body, garbage = _parse(resp, decode)
         # tokens are charged for calls the API processed: JSON answers, success or the handler's own refusal
         charged = cost if not garbage and (200 <= status < 300 or status in (400, 403, 404)) else 0
         if charged:
@@ -543,7 +553,7 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _parse(resp: httpx.Response) -> tuple[dict | None, str | None]:
+def _parse(resp: httpx.Response, decode: Decoder | None = None) -> tuple[dict | None, str | None]:
     """(envelope, None) or (maybe-envelope, description of the garbage)."""
     content = resp.content
     ctype = resp.headers.get("content-type", "")
@@ -552,13 +562,7 @@ def _parse(resp: httpx.Response) -> tuple[dict | None, str | None]:
         return None, "an HTML page instead of JSON"
     if not content:
         return None, "an empty body"
-    try:
-        body = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return None, f"a body that is not valid JSON ({len(content)} bytes, truncated?)"
-    if not isinstance(body, dict):
-        return None, f"a JSON {type(body).__name__} instead of an object"
-    return body, None
+    return (decode or decode_body)(content)
 
 
 def _text(value: Any) -> str | None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +19,7 @@ from . import db
 from .client import PipedriveClient
 from .errors import DailyBudgetExhausted
 from .options import SyncOptions
+from .parse_pool import ParsePool
 
 log = logging.getLogger("pipedrive_source.source")
 
@@ -48,6 +50,10 @@ class SyncContext:
         self._warned: set[str] = set()
         self._fields_lock = threading.Lock()  # not self._lock: held during the HTTP call
         self._fields: dict[str, list[dict[str, Any]]] = {}
+        self._parse_pool: ParsePool | None = None
+        self._parse_users = 0
+        # over the run's pools: worker processes started, pages they transformed, pages parsed here instead
+        self.parse_report: dict[str, int] = {"processes": 0, "pages": 0, "fallbacks": 0}
 
     def destination_engine(self) -> tuple[Any, str]:
         """SQLAlchemy engine + schema of the destination being loaded, built once per run.
@@ -177,7 +183,45 @@ class SyncContext:
                 self._pool = ThreadPoolExecutor(self.options.max_workers, thread_name_prefix="pipedrive-children")
         return list(self._pool.map(fn, items))
 
+    def parse_pool(self) -> ParsePool | None:
+        """The run's parse workers, started on first use inside ``using_parse_workers`` (None when
+        ``parse_processes`` is 0 or outside that scope)."""
+        if self.options.parse_processes <= 0:
+            return None
+        with self._lock:
+            if self._parse_users <= 0:
+                return None
+            if self._parse_pool is None:
+                self._parse_pool = ParsePool(self.options.parse_processes)
+            return self._parse_pool
+
+    @contextmanager
+    def using_parse_workers(self) -> Iterator[None]:
+        """While any resource reads pages that may go to parse workers; the last one out stops them,
+        so no worker outlives the extract (Airflow/Dagster never call ``close``)."""
+        with self._lock:
+            self._parse_users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._parse_users -= 1
+                pool = self._parse_pool if self._parse_users == 0 else None
+                if pool is not None:
+                    self._parse_pool = None
+            if pool is not None:
+                self._close_pool(pool)
+
+    def _close_pool(self, pool: ParsePool) -> None:
+        pool.close()
+        self.parse_report["processes"] += pool.processes
+        self.parse_report["pages"] += pool.answered
+        self.parse_report["fallbacks"] += pool.declined
+
     def close(self) -> None:
+        pool, self._parse_pool = self._parse_pool, None
+        if pool is not None:
+            self._close_pool(pool)
         if self._engine is not None:
             self._engine[0].dispose()
         if self._pool is not None:

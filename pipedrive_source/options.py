@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlparse
@@ -45,6 +46,7 @@ class SyncOptions:
     max_retries: int = 8  # per request, for 5xx/timeouts/garbage (client backoff)
     max_retry_time: float = 300.0  # seconds per request across its retries
     checkpoint_seconds: int = 600  # load and commit a long backfill in rounds of this length (0 = one round)
+    parse_processes: int = 0  # worker processes decoding backfill pages (``parse_processes_for("auto")``)
 
     def __repr__(self) -> str:  # never print secrets
         return (f"SyncOptions(base_url={self.base_url!r}, company_domain={self.company_domain!r}, "
@@ -119,6 +121,7 @@ def build_options(**raw: object) -> SyncOptions:
     workers = int(raw.get("max_workers", 4))  # type: ignore[arg-type]
     if workers < 1:
         raise ConfigError("max_workers must be >= 1")
+    parse_processes = parse_processes_for(raw.get("parse_processes", "auto"))
     return SyncOptions(
         api_token=str(api_token) if api_token else None,
         base_url=base_url,
@@ -143,4 +146,19 @@ def build_options(**raw: object) -> SyncOptions:
         checkpoint_seconds=int(raw.get("checkpoint_seconds", 600)),  # type: ignore[arg-type]
         max_retries=int(raw.get("max_retries", 8)),  # type: ignore[arg-type]
         max_retry_time=float(raw.get("max_retry_time", 300.0)),  # type: ignore[arg-type]
+        parse_processes=parse_processes,
     )
+
+
+def parse_processes_for(value: object) -> int:
+    """``auto``: one worker per core (at most 4; none on one core, where a worker only adds copying)."""
+    if value is None or str(value).strip().lower() == "auto":
+        cores = os.cpu_count() or 1
+        return 0 if cores < 2 else min(4, cores)
+    try:
+        n = int(str(value))
+    except ValueError:
+        raise ConfigError(f"parse_processes = {value!r} is not valid; use 'auto' or a number >= 0") from None
+    if n < 0:
+        raise ConfigError(f"parse_processes = {n} must be >= 0 (0 = parse in the sync process)")
+    return n

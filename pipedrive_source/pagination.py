@@ -25,6 +25,7 @@ from pipedrive_source.errors import PipedriveError
 logger = logging.getLogger("pipedrive_source.pagination")
 
 MAX_LIMIT = 500
+PREPARED_KEY = "_prepared"  # envelope key under which a parse worker's decoder hands over the transformed page
 # endpoints (last literal path segment) with a lower page-size cap
 ENDPOINT_MAX_LIMITS = {"callLogs": 50, "files": 100}
 
@@ -41,6 +42,7 @@ class Page:
     additional_data: dict | None
     related_objects: dict | None
     next: str | int | None  # next cursor / next_start; None on the last page
+    prepared: Any = None  # the page already transformed by a parse worker (``items`` is then empty)
 
 
 def max_limit_for(path: str) -> int:
@@ -60,7 +62,8 @@ def _page_from(envelope: dict, path: str, next_value: str | int | None) -> Page:
         items = data
     else:
         raise PipedriveError(f"expected a list in 'data', got {type(data).__name__}", method="GET", path=path)
-    return Page(items, envelope.get("additional_data"), envelope.get("related_objects"), next_value)
+    return Page(items, envelope.get("additional_data"), envelope.get("related_objects"), next_value,
+                envelope.get(PREPARED_KEY))
 
 
 def _check_success(envelope: dict, path: str) -> None:

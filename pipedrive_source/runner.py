@@ -41,6 +41,7 @@ class SyncResult:
     resume_at: datetime | None = None
     message: str = ""
     client_stats: dict[str, Any] = field(default_factory=dict)
+    parse_workers: dict[str, int] = field(default_factory=dict)  # processes, pages they transformed, fallbacks
     load_info: LoadInfo | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -133,6 +134,8 @@ def run_sync(
         total.requests += result.requests
         total.tokens += result.tokens
         total.client_stats = result.client_stats
+        for k, n in result.parse_workers.items():
+            total.parse_workers[k] = total.parse_workers.get(k, 0) + n
         for table, n in result.rows.items():
             total.rows[table] = total.rows.get(table, 0) + n
         if result.exit_code != EXIT_OK or not paused:
@@ -180,6 +183,7 @@ def _run_round(pipeline: dlt.Pipeline, *, full_refresh: bool, **source_args: Any
     finally:
         ctx.close()
     result.seconds = round(time.monotonic() - started, 3)
+    result.parse_workers = dict(ctx.parse_report)
     if ctx._client is not None:  # noqa: SLF001 - the context owns the client
         stats = ctx._client.stats.as_dict()
         result.client_stats = stats

@@ -157,6 +157,7 @@ def pipedrive_source(
     max_workers: int = 4,
     children: bool = True,
     checkpoint_seconds: int = 600,
+    parse_processes: str | int = "auto",
     max_retries: int = 8,
     max_retry_time: float = 300.0,
 ) -> list[DltResource]:

@@ -87,9 +87,10 @@ def _collection_pages(entity: Entity, ctx: SyncContext, state: dict[str, Any],
             params["status"] = "deleted"
         if pos["cursor"]:
             params["cursor"] = pos["cursor"]
-        return lambda: ctx.client.iter_cursor(f"{entity.path}/collection", params)
+        return lambda: ctx.client.iter_cursor(f"{entity.path}/collection", params, decode=xf.offload)
 
-    yield from consume_streams(ctx, state, pending, keys, [stream(k) for k in keys], xf)
+    with ctx.using_parse_workers():
+        yield from consume_streams(ctx, state, pending, keys, [stream(k) for k in keys], xf)
 
 
 def consume_streams(ctx: SyncContext, state: dict[str, Any], pending: dict[str, Any], keys: list[str],
@@ -105,7 +106,7 @@ def consume_streams(ctx: SyncContext, state: dict[str, Any], pending: dict[str, 
     for index, page in iter_concurrent(guarded, ctx.options.max_workers):
         key = keys[index]
         pos = pending["streams"][key]
-        tables, rows = xf.transform_rows(page.items)
+        tables, rows = xf.transform_rows(page.items) if page.prepared is None else xf.adopt(page.prepared)
         yield from tables
         for done, child_tables in xf.children_chunks(rows, int(pos.get("skip") or 0)):
             yield from child_tables

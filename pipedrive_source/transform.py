@@ -18,16 +18,19 @@ import dlt
 from . import custom_fields as cf
 from .context import SyncContext
 from .entities import Entity, PerParentChild
+from .envelope import decode_body
 from .errors import PipedriveNotFoundError
 from .options import SyncOptions
-from .rows import TableBuilder, child_rows, collapse_reference
+from .page_rows import POSITION, TOMBSTONE, PageTable, has_children, page_tables, replaced_table
+from .pagination import PREPARED_KEY
+from .parse_worker import Prepared, Setup
+from .rows import TableBuilder, collapse_reference
 
 log = logging.getLogger("pipedrive_source.source")
 
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
-TOMBSTONE = "_tombstone"
-POSITION = "_position"  # a child row's index in its parent's list; -1 on delete markers
 CHILD_CHUNK = 50  # parents per batch of child calls (progress is saved after each batch)
+OFFLOAD_MIN_ROWS = 500  # a full /collection page: pages go to parse workers once one of them arrived
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,8 +81,14 @@ class PageTransformer:
         self.types: dict[str, dict[str, str]] = state.setdefault("column_types", {})
         self.flattener: cf.FieldFlattener | None = None
         self.fields: list[dict[str, Any]] | None = None
+        self.field_map: dict[str, Any] | None = None
         self._builders: dict[str, TableBuilder] = {}
         self._hinted: set[str] = set()
+        # parse workers (``offload``/``adopt``): what they need, and the column types they start from,
+        # published by the consumer thread as one (version, snapshot) tuple for the stream threads
+        self._setup: Setup | None = None
+        self._published: tuple[int, dict[str, dict[str, str]]] = (0, {})
+        self._published_size = -1
         # a full listing doubles as the reconciliation id scan; other strategies keep no per-id memory
         self.seen_ids: set[Any] | None = set() if entity.strategy == "full" else None
         self.parent_key = entity.parent_key
@@ -123,6 +132,7 @@ class PageTransformer:
         field_map = self.ctx.field_map(self.entity.fields_endpoint,
                                        lambda: cf.update_field_map(previous, self.fields, reserved))
         maps[self.entity.fields_endpoint] = field_map
+        self.field_map = field_map
         # deals and leads share /dealFields: one warning per run for a deleted option, not one per resource
         self.flattener = cf.FieldFlattener(self.fields, field_map, mode, warn=self.ctx.warn_once)
         self.builder(self.entity.name, self.flattener.column_types)
@@ -154,42 +164,84 @@ class PageTransformer:
         """Entity rows + child-list rows (tables to yield) and the rows, for ``children_chunks``."""
         if not records:
             return [], []
-        e = self.entity
         out = self._ensure_flattener(records[0])
         if self.flattener is not None:
             records = self.flattener.flatten_page(records)
-        child_tables: dict[str, list[dict[str, Any]]] = {c.table: [] for c in e.child_lists}
-        rows: list[dict[str, Any]] = []
-        for rec in records:
-            if self.seen_ids is not None:
-                self.seen_ids.add(rec.get("id"))
-            row = rec  # a fresh dict (parsed JSON or the flattener's copy): collapse references in place
-            for k, v in rec.items():
-                if v.__class__ is dict and "value" in v:
-                    row[k] = v["value"]
-            for key in e.object_columns:
-                _spread_object(row, key)
-            for c in e.child_lists:
-                items = row.pop(c.key, None)
-                stone = {self.parent_key: row.get("id"), POSITION: -1, TOMBSTONE: True}
-                kids = child_rows(row.get("id"), items if isinstance(items, list) else None, self.parent_key,
-                                  c.value_key or "value")
-                child_tables[c.table].append(stone)
-                child_tables[c.table].extend(kids)
-            if e.has_deleted_status:
-                deleted = row.get("status") == "deleted"
-                row["is_deleted"] = deleted
-                row["deleted_at"] = row.get("update_time") if deleted else None
-            else:
-                row.setdefault("is_deleted", False)
-                row.setdefault("deleted_at", None)
-            rows.append(row)
-        main = self.builder(e.name, self.flattener.column_types if self.flattener else None).to_arrow(rows)
-        if main is not None:
-            out.append(self._mark(main, e.name, self.main_hints))
-        for c in e.child_lists:
-            out.extend(self._child_table(c.table, child_tables[c.table]))
+        tables, rows = page_tables(self.entity, records, self.builder,
+                                   self.flattener.column_types if self.flattener else None, self.seen_ids)
+        out.extend(self._emit(tables))
+        if self._setup is None and len(records) >= OFFLOAD_MIN_ROWS and self._offloadable():
+            self._setup = Setup(self.entity.name, self.fields, self.field_map if self.flattener else None,
+                                self.ctx.options.custom_fields, self.ctx.options.children)
+        self._publish_types()
         return out, rows
+
+    # parse workers ----------------------------------------------------------------------------
+    def offload(self, content: bytes) -> tuple[dict | None, str | None]:
+        """Body decoder for ``/collection`` pages (runs in the stream threads): once a full page has
+        been transformed here, a parse worker decodes and transforms the next ones; until then, with
+        ``parse_processes = 0`` or when no worker answers, the body is decoded here as always."""
+        setup = self._setup
+        pool = self.ctx.parse_pool() if setup is not None else None
+        if pool is not None:
+            version, snapshot = self._published
+            answer = pool.run(self.entity.name, setup, version, snapshot, content)
+            if answer is not None:
+                answer[PREPARED_KEY].content = content
+                return answer, None
+        return decode_body(content)
+
+    def adopt(self, prepared: Prepared) -> tuple[list[Any], list[dict[str, Any]]]:
+        """A worker's page as ``transform_rows`` would have made it (consumer thread).
+
+        The worker started from the column types published when it got the page; a column it typed
+        differently from a type learned here since (another page, same run) makes this page be
+        transformed here again, so a column's type never depends on which process saw it first.
+        """
+        learned: list[tuple[dict[str, str], str, str]] = []
+        for table, cols in prepared.types.items():
+            known = self.types.setdefault(table, {})
+            b = self._builders.get(table)
+            explicit = b.explicit if b is not None else {}
+            for col, t in cols.items():
+                if col in explicit:
+                    continue
+                have = known.get(col)
+                if have is None:
+                    learned.append((known, col, t))
+                elif have != t:
+                    envelope, _ = decode_body(prepared.content or b"")
+                    return self.transform_rows(envelope["data"] if envelope else [])
+        for known, col, t in learned:
+            known[col] = t
+        for name, level, message, once in prepared.warnings:
+            if once:
+                self.ctx.warn_once(message)
+            else:
+                logging.getLogger(name).log(level, "%s", message)
+        self._publish_types()
+        return self._emit(prepared.tables), prepared.rows
+
+    def _offloadable(self) -> bool:
+        """Whether pages may go to parse workers: not while ids are collected for reconciliation."""
+        return self.seen_ids is None
+
+    def _publish_types(self) -> None:
+        size = sum(len(c) for c in self.types.values())
+        if size != self._published_size:
+            self._published_size = size
+            self._published = (self._published[0] + 1, {t: dict(c) for t, c in self.types.items()})
+
+    def _emit(self, tables: list[PageTable]) -> list[Any]:
+        """Page tables -> items to yield, each routed to its table variant."""
+        out: list[Any] = []
+        for name, tbl, markers in tables:
+            if name == self.entity.name:
+                out.append(self._mark(tbl, name, self.main_hints))
+            else:
+                self.ctx.count_markers(name, markers)
+                out.append(self._mark(tbl, name, _child_hints(name, self.parent_key)))
+        return out
 
     def emit_rows(self, rows: list[dict[str, Any]]) -> list[Any]:
         """Rows read back from the destination (reconciliation) in the entity table's types."""
@@ -205,16 +257,13 @@ class PageTransformer:
             out.extend(self._replaced(table, key, [{key: pid, POSITION: -1, TOMBSTONE: True} for pid in parent_ids]))
         return out
 
-    def _child_table(self, table: str, rows: list[dict[str, Any]]) -> list[Any]:
-        return self._replaced(table, self.parent_key, rows)
-
     def _replaced(self, table: str, key: str, rows: list[dict[str, Any]]) -> list[Any]:
         """A table replaced per ``key`` value: delete markers first, then the current rows."""
-        tbl = self.builder(table, {TOMBSTONE: "bool", POSITION: "bigint"}, key=key).to_arrow(rows)
-        if tbl is None:
+        made = replaced_table(self.builder, table, key, rows)
+        if made is None:
             return []
-        self.ctx.count_markers(table, sum(1 for r in rows if r.get(TOMBSTONE)))
-        return [self._mark(tbl, table, _child_hints(table, key))]
+        self.ctx.count_markers(table, made[2])
+        return [self._mark(made[1], table, _child_hints(table, key))]
 
     def _mark(self, tbl: Any, table: str, hints: Any) -> Any:
         """Route a table to its variant; the hints travel with the first item only (dlt recomputes
@@ -255,7 +304,7 @@ class PageTransformer:
     # hooks for another API generation (v2.V2PageTransformer) ---------------------------------
     def _wants(self, row: dict[str, Any], child: PerParentChild) -> bool:
         """Whether the parent has children, by its counter (no counter: ask)."""
-        return _has_children(row, child)
+        return has_children(row, child)
 
     def _children_of(self, child: PerParentChild, parent_ids: list[Any]) -> list[list[dict[str, Any]]]:
         """Children per parent, in ``parent_ids`` order: one call per parent in v1, concurrently."""
@@ -275,31 +324,6 @@ class PageTransformer:
         return items
 
 
-def _spread_object(row: dict[str, Any], key: str) -> None:
-    """``{"value": {"amount": 10, "currency": "EUR"}}`` -> ``value_amount``, ``value_currency`` columns.
-
-    Why: an object stored as JSON text hides money and dates from SQL (lead values, goal durations).
-    The keys of the object as the API sends it become columns; deeper objects stay JSON text.
-    A null object leaves the columns NULL (absent keys); a non-object value is kept under ``key``.
-    """
-    obj = row.get(key)
-    if obj is None:
-        row.pop(key, None)
-    elif isinstance(obj, dict):
-        del row[key]
-        for sub, v in obj.items():
-            row[f"{key}_{sub}"] = v
-
-
 def _is_custom_key(key: str, custom_keys: set[str]) -> bool:
     return key in custom_keys or key[:40] in custom_keys
 
-
-def _has_children(row: dict[str, Any], child: PerParentChild) -> bool:
-    if child.count_field is None:
-        return True
-    n = row.get(child.count_field)
-    try:
-        return n is None or int(n) > 0
-    except (TypeError, ValueError):
-        return True

@@ -425,7 +425,11 @@ class V2PageTransformer(PageTransformer):
         if self.api != "v2":
             self.api = "v2"
             self.flattener = None
+            self._setup = None  # parse workers transform v1 pages only
             self._seed_types()
+
+    def _offloadable(self) -> bool:
+        return self.api == "v1" and super()._offloadable()
 
     def load_fields(self) -> list[Any]:
         try:

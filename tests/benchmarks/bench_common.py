@@ -105,9 +105,10 @@ def simulator_process(deals: int, *, rate_limit: bool, plan: str = "professional
             proc.wait(10)
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (Linux reports ru_maxrss in KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size of this process, or (``RUSAGE_CHILDREN``) of its largest finished child
+    (the sync's parse workers). Linux reports ru_maxrss in KiB."""
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
 
 
 def machine() -> dict[str, Any]:
@@ -213,6 +214,7 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
     p.add_argument("--no-children", action="store_true")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--plan", default="professional")
+    p.add_argument("--parse-processes", default="auto")
     args = p.parse_args(argv)
     quiet_logs()
     from pipedrive_source.db import pipeline_engine, table_counts
@@ -221,7 +223,7 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
     pipeline = make_pipeline(args.destination, duckdb_path=args.duckdb_path, credentials=args.credentials,
                              pipelines_dir=args.pipelines_dir)
     kwargs: dict[str, Any] = {"api_token": API_TOKEN, "base_url": args.base_url, "max_workers": args.workers,
-                              "plan": args.plan}
+                              "plan": args.plan, "parse_processes": args.parse_processes}
     if args.entities:
         kwargs["entities"] = args.entities.split(",")
     if args.no_children:
@@ -255,14 +257,16 @@ def child_sync(argv: list[str]) -> dict[str, Any]:
         "rows_this_run": result.rows,
         "table_counts": counts,
         "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_parse_worker": peak_rss_mb(resource.RUSAGE_CHILDREN),
         "peak_rss_mb_by_step": step_rss,
     }
 
 
 def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU of a process (default: this one, every thread) so far."""
+    """User + system CPU of a process (default: this one, every thread) so far, with its finished
+    children (the sync's parse workers, which have exited when ``run_sync`` returns)."""
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user + times.system + times.children_user + times.children_system
 
 
 class RssSampler:
