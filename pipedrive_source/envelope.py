@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import orjson
 
+PREPARED_KEY = "_prepared"  # envelope key under which a parse worker's decoder hands over the transformed page
+
 
 def decode_body(content: bytes) -> tuple[dict | None, str | None]:
     """(envelope, None) or (None, description of the garbage) for a non-empty, non-HTML body."""
@@ -17,4 +19,5 @@ def decode_body(content: bytes) -> tuple[dict | None, str | None]:
         return None, f"a body that is not valid JSON ({len(content)} bytes, truncated?)"
     if not isinstance(body, dict):
         return None, f"a JSON {type(body).__name__} instead of an object"
+    body.pop(PREPARED_KEY, None)  # only a parse worker's answer may carry it, never an API body
     return body, None

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from pipedrive_source.envelope import PREPARED_KEY
 from pipedrive_source.errors import PipedriveError
 
 logger = logging.getLogger("pipedrive_source.pagination")
 
 MAX_LIMIT = 500
-PREPARED_KEY = "_prepared"  # envelope key under which a parse worker's decoder hands over the transformed page
 # endpoints (last literal path segment) with a lower page-size cap
 ENDPOINT_MAX_LIMITS = {"callLogs": 50, "files": 100}
 

@@ -20,10 +20,14 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from .parse_worker import READY, read_frame, write_frame
+import pyarrow as pa
+
+from .heap import release_free_memory
+from .parse_worker import READY, read_message, write_message
 
 log = logging.getLogger("pipedrive_source.parse_pool")
 
@@ -31,6 +35,7 @@ _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|API_KEY|PRIVA
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 # not ``-m pipedrive_source.parse_worker``: as ``__main__`` its classes would pickle as ``__main__.Prepared``
 WORKER_MAIN = "from pipedrive_source.parse_worker import main; main()"
+TRIM_EVERY = 32  # pages answered between two ``heap.release_free_memory`` calls
 
 
 def worker_env() -> dict[str, str]:
@@ -46,13 +51,10 @@ class _Worker:
         self.setups: set[str] = set()  # setup keys this worker has been sent
         self.types: dict[str, int] = {}  # setup key -> version of the column types it holds
 
-    def call(self, payload: bytes) -> Any:
+    def call(self, message: Any) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        write_frame(self.proc.stdin, payload)
-        frame = read_frame(self.proc.stdout)
-        if frame is None:
-            raise EOFError("parse worker closed its output")
-        return pickle.loads(frame)
+        write_message(self.proc.stdin, message)
+        return read_message(self.proc.stdout, pa.allocate_buffer)
 
 
 class ParsePool:
@@ -67,6 +69,7 @@ class ParsePool:
         self._warned = False
         self.answered = 0  # bodies a worker transformed
         self.declined = 0  # bodies a worker handed back (not a list page) or none took
+        self.trim_seconds = 0.0
         for _ in range(processes):
             try:
                 proc = subprocess.Popen([sys.executable, "-c", WORKER_MAIN], stdin=subprocess.PIPE,
@@ -94,10 +97,9 @@ class ParsePool:
             self.declined += 1
             return None
         send_types = worker.types.get(key) != types_version
-        payload = pickle.dumps((key, None if key in worker.setups else setup, types if send_types else None,
-                                content), protocol=pickle.HIGHEST_PROTOCOL)
+        message = (key, None if key in worker.setups else setup, types if send_types else None, content)
         try:
-            answer = worker.call(payload)
+            answer = worker.call(message)
         except Exception as exc:  # noqa: BLE001 - whatever broke, this body is parsed in the sync process
             with self._lock:
                 self._alive -= 1
@@ -112,6 +114,10 @@ class ParsePool:
             self.declined += 1
         else:
             self.answered += 1
+            if self.answered % TRIM_EVERY == 0:
+                started = time.perf_counter()
+                release_free_memory()  # see heap.py: pages unpickled here are freed in other threads
+                self.trim_seconds += time.perf_counter() - started
         return answer
 
     def close(self) -> None:
@@ -119,8 +125,8 @@ class ParsePool:
         if self._closed:
             return
         self._closed = True
-        log.info("parse workers: %d pages transformed in %d processes, %d parsed in the sync process",
-                 self.answered, len(self._workers), self.declined)
+        log.info("parse workers: %d pages transformed in %d processes, %d parsed in the sync process; "
+                 "%.2f s returning freed memory", self.answered, len(self._workers), self.declined, self.trim_seconds)
         for w in self._workers:
             try:
                 if w.proc.stdin is not None:
@@ -147,9 +153,8 @@ class ParsePool:
     def _await_ready(self, worker: _Worker) -> None:
         assert worker.proc.stdout is not None
         try:
-            frame = read_frame(worker.proc.stdout)
-            ready = frame is not None and pickle.loads(frame) == READY
-        except (OSError, ValueError, pickle.UnpicklingError):
+            ready = read_message(worker.proc.stdout) == READY
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError):
             ready = False
         if not ready:
             self._lost("failed to start")

@@ -5,7 +5,7 @@ building hold the GIL ~90 % of the time), and dlt's parallel extract uses thread
 work on the other cores; the sync process keeps the HTTP client (limiter, budget, retries), the
 resource state and the column types, and adopts each prepared page (``transform.PageTransformer``).
 
-Protocol (``parse_pool``): length-prefixed pickle frames over stdin/stdout. The worker first sends
+Protocol (``parse_pool``): pickled messages over stdin/stdout, Arrow buffers out of band. The worker first sends
 ``"ready"``; then per job it receives ``(setup key, setup or None, types or None, body)`` and answers
 with an envelope whose ``data`` is empty and whose ``PREPARED_KEY`` holds a ``Prepared``, or with
 ``None`` when the body is anything but a successful list page (the sync process then decodes and
@@ -22,19 +22,19 @@ import pickle
 import struct
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import IO, Any
 
 import pyarrow as pa
 
 from . import custom_fields as cf
 from .entities import ENTITY_BY_NAME, Entity
-from .envelope import decode_body
+from .envelope import PREPARED_KEY, decode_body
 from .gc_tuning import BULK_THRESHOLDS
 from .page_rows import PageTable, children_fields, page_tables
-from .pagination import PREPARED_KEY
 from .rows import TableBuilder
 
-HEADER = struct.Struct("!Q")
+HEADER = struct.Struct("!QQ")  # pickle size, number of out-of-band buffers
 READY = "ready"
 
 
@@ -61,20 +61,50 @@ class Setup:
     children: bool  # whether the rows for per-parent children are wanted
 
 
-def write_frame(out: IO[bytes], payload: bytes) -> None:
-    out.write(HEADER.pack(len(payload)))
+def write_message(out: IO[bytes], obj: Any) -> None:
+    """Pickle ``obj`` with its Arrow buffers out of band (pickle protocol 5): header, pickle, buffers."""
+    buffers: list[pickle.PickleBuffer] = []
+    payload = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    out.write(HEADER.pack(len(payload), len(raws)))
+    if raws:
+        out.write(struct.pack(f"!{len(raws)}Q", *(r.nbytes for r in raws)))
     out.write(payload)
+    for raw in raws:
+        out.write(raw)
     out.flush()
 
 
-def read_frame(inp: IO[bytes]) -> bytes | None:
-    """The next frame, or None at end of stream (a frame cut short counts as the end)."""
-    head = inp.read(HEADER.size)
-    if len(head) < HEADER.size:
-        return None
-    size = HEADER.unpack(head)[0]
-    payload = inp.read(size)
-    return payload if len(payload) == size else None
+def read_message(inp: IO[bytes], allocate: Callable[[int], Any] = bytearray) -> Any:
+    """The next message; ``EOFError`` at the end of the stream (a message cut short counts as the end).
+
+    ``allocate``: where the Arrow buffers land; the sync process reads them straight into Arrow's
+    memory pool (``pa.allocate_buffer``), so a page's columns are neither copied again nor scattered
+    over malloc arenas of the stream threads (which grew the sync's RSS with every page).
+    """
+    head = _read_exactly(inp, HEADER.size)
+    size, count = HEADER.unpack(head)
+    sizes = struct.unpack(f"!{count}Q", _read_exactly(inp, 8 * count)) if count else ()
+    payload = _read_exactly(inp, size)
+    buffers = []
+    for n in sizes:
+        buf = allocate(n)
+        view = memoryview(buf).cast("B")
+        got = 0
+        while got < n:
+            k = inp.readinto(view[got:])  # type: ignore[attr-defined]
+            if not k:
+                raise EOFError("parse worker stream ended inside a message")
+            got += k
+        buffers.append(buf)
+    return pickle.loads(payload, buffers=buffers)
+
+
+def _read_exactly(inp: IO[bytes], n: int) -> bytes:
+    data = inp.read(n)
+    if len(data) < n:
+        raise EOFError("parse worker stream ended")
+    return data
 
 
 class _Collector(logging.Handler):
@@ -151,18 +181,21 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     logging.getLogger("pipedrive_source").addHandler(worker.collector)
     logging.getLogger("pipedrive_source").setLevel(logging.WARNING)
     logging.getLogger("pipedrive_source").propagate = False
-    write_frame(out, pickle.dumps(READY))
+    write_message(out, READY)
     while True:
-        frame = read_frame(inp)
-        if frame is None:
+        try:
+            key, setup, types, content = read_message(inp)
+        except EOFError:
             return
-        key, setup, types, content = pickle.loads(frame)
         try:
             answer = worker.handle(key, setup, types, content)
         except Exception:  # noqa: BLE001 - the sync process transforms this page itself and reports
             answer = None
         try:
-            write_frame(out, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+            try:
+                write_message(out, answer)
+            except (pickle.PicklingError, TypeError, ValueError):  # raised before anything was written
+                write_message(out, None)
         except OSError:  # the sync process is gone (killed, or closed the pool mid-job)
             return
 

@@ -18,11 +18,10 @@ import dlt
 from . import custom_fields as cf
 from .context import SyncContext
 from .entities import Entity, PerParentChild
-from .envelope import decode_body
+from .envelope import PREPARED_KEY, decode_body
 from .errors import PipedriveNotFoundError
 from .options import SyncOptions
-from .page_rows import POSITION, TOMBSTONE, PageTable, has_children, page_tables, replaced_table
-from .pagination import PREPARED_KEY
+from .page_rows import POSITION, REPLACED_TYPES, TOMBSTONE, PageTable, has_children, page_tables, replaced_table
 from .parse_worker import Prepared, Setup
 from .rows import TableBuilder, collapse_reference
 
@@ -195,14 +194,15 @@ class PageTransformer:
         """A worker's page as ``transform_rows`` would have made it (consumer thread).
 
         The worker started from the column types published when it got the page; a column it typed
-        differently from a type learned here since (another page, same run) makes this page be
-        transformed here again, so a column's type never depends on which process saw it first.
+        differently from a type learned here since (an earlier page, adopted meanwhile) makes this page
+        be transformed here again: a column keeps the type of the first page that had a value for it,
+        as without workers.
         """
         learned: list[tuple[dict[str, str], str, str]] = []
         for table, cols in prepared.types.items():
             known = self.types.setdefault(table, {})
             b = self._builders.get(table)
-            explicit = b.explicit if b is not None else {}
+            explicit = b.explicit if b is not None else ({} if table == self.entity.name else REPLACED_TYPES)
             for col, t in cols.items():
                 if col in explicit:
                     continue

@@ -24,14 +24,14 @@ from pipedrive_source.context import SyncContext
 from pipedrive_source.entities import ENTITY_BY_NAME
 from pipedrive_source.options import ConfigError, build_options, parse_processes_for
 from pipedrive_source.page_rows import has_children
-from pipedrive_source.pagination import PREPARED_KEY
+from pipedrive_source.envelope import PREPARED_KEY, decode_body
 from pipedrive_source.parse_pool import WORKER_MAIN
 from pipedrive_source.parse_worker import PageWorker, Setup
 from pipedrive_source.runner import EXIT_OK
 from pipedrive_source.simulator import SimulatorConfig, run_simulator
 from pipedrive_source.transform import PageTransformer
 from tests.reliability.harness import cli_command
-from tests.reliability.truth import compare, duckdb_query
+from tests.reliability.truth import compare, duckdb_query, pipeline_query
 from tests.sync_helpers import counts, duckdb_pipeline, rows, sync
 
 CURSOR = ["deals", "persons", "organizations", "activities"]
@@ -161,6 +161,22 @@ def test_a_parse_worker_that_dies_mid_run_loses_nothing(big_company: Any, refere
     assert _tables(p) == reference["tables"]
 
 
+def test_a_fault_storm_while_workers_parse_is_exact(simulator_factory, tmp_path) -> None:
+    """Truncated JSON and HTML pages reach a worker first: it hands them back, the sync process judges
+    them garbage and the client retries, exactly as without workers."""
+    storm = "500:0.05,502:0.05,reset:0.04,truncate:0.06,html200:0.06,429:0.02@1x3,seed=11"
+    sim = simulator_factory(scale=DEALS, rate_limit=False, faults=storm)
+    p = duckdb_pipeline(tmp_path)
+    res = sync(sim, p, entities=CURSOR, children=False, max_workers=1, parse_processes=2)
+    injected = sim.stats().get("faults", {})
+    sim.set_faults(None)
+    assert res.exit_code == EXIT_OK, res.message
+    assert injected.get("truncate", 0) + injected.get("html200", 0) >= 2, injected
+    assert res.parse_workers["pages"] >= 4, res.parse_workers
+    diff = compare(sim.company, pipeline_query(p), entities=tuple(CURSOR), children=())
+    assert diff.exact, diff.explain()
+
+
 def test_parse_workers_get_no_secrets_and_do_not_outlive_the_sync(big_company: Any, tmp_path, monkeypatch) -> None:
     token = big_company.config.api_token
     monkeypatch.setenv("SOURCES__PIPEDRIVE__API_TOKEN", token)
@@ -246,3 +262,8 @@ def test_parse_processes_setting(value: object, want: int | None) -> None:
 def test_bad_parse_processes_setting_is_a_config_error(value: str) -> None:
     with pytest.raises(ConfigError, match="parse_processes"):
         parse_processes_for(value)
+
+
+def test_an_api_body_cannot_pose_as_a_worker_page() -> None:
+    envelope, garbage = decode_body(b'{"success": true, "data": [{"id": 1}], "_prepared": {"tables": []}}')
+    assert garbage is None and envelope == {"success": True, "data": [{"id": 1}]}

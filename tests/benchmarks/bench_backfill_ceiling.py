@@ -127,7 +127,7 @@ def cursor_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, Any]
         "http_429": status_count(stats, "429"),
         "lockouts": stats.get("lockouts", 0),
         "peak_rss_mb": child["peak_rss_mb"],
-        "peak_rss_mb_parse_worker": child.get("peak_rss_mb_parse_worker"),
+        "peak_rss_mb_workers": child.get("peak_rss_mb_children"),  # all parse workers together
         **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
         **cpu_report(phase, total_rows, ceiling_rows),
     }
@@ -154,7 +154,7 @@ def children_report(phase: dict[str, Any], ceiling_req_s: float) -> dict[str, An
         "http_429": status_count(stats, "429"),
         "lockouts": stats.get("lockouts", 0),
         "peak_rss_mb": child["peak_rss_mb"],
-        "peak_rss_mb_parse_worker": child.get("peak_rss_mb_parse_worker"),
+        "peak_rss_mb_workers": child.get("peak_rss_mb_children"),  # all parse workers together
         **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
     }
 

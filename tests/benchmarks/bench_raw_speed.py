@@ -46,10 +46,11 @@ def _postgres() -> Any:
 
 
 def one_run(sim: Any, work: Path, destination: str, credentials: str | None, n: int, all_entities: bool,
-            workers: int) -> dict[str, Any]:
+            workers: int, parse_processes: str = "auto") -> dict[str, Any]:
     name = f"{destination}-{n}"
     argv = [str(Path(__file__).with_name("bench_common.py")), "sync", "--base-url", sim.base_url,
-            "--pipelines-dir", str(work / f"{name}-dlt"), "--workers", str(workers), "--destination", destination]
+            "--pipelines-dir", str(work / f"{name}-dlt"), "--workers", str(workers), "--destination", destination,
+            "--parse-processes", parse_processes]
     if destination == "duckdb":
         argv += ["--duckdb-path", str(work / f"{name}.duckdb")]
     else:
@@ -75,6 +76,7 @@ def one_run(sim: Any, work: Path, destination: str, credentials: str | None, n: 
         "rows_per_s": round(rows / secs, 1) if secs else None,
         "requests": sum(stats["requests"].values()),
         "peak_rss_mb": child["peak_rss_mb"],
+        "peak_rss_mb_workers": child.get("peak_rss_mb_children"),  # all parse workers together
         **{f"peak_rss_mb_{k}": v for k, v in child.get("peak_rss_mb_by_step", {}).items()},
     }
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--all", action="store_true", help="default entity set incl. per-parent children")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--parse-processes", default="auto", help="parse_processes of the syncs")
     parser.add_argument("--out", default=str(DEFAULT_OUT_DIR / "raw_speed.json"))
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -97,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                 pg = _postgres()
             for n in sizes:
                 with simulator_process(n, rate_limit=False) as sim:
-                    results.append(one_run(sim, work, "duckdb", None, n, args.all, args.workers))
+                    results.append(one_run(sim, work, "duckdb", None, n, args.all, args.workers,
+                                           args.parse_processes))
                     print_table(f"{n:,} deals", results[-1:])
                     if pg is not None:
                         db = pg.create_database(f"bench_{n}")
-                        results.append(one_run(sim, work, "postgres", db.dlt_credentials, n, args.all, args.workers))
+                        results.append(one_run(sim, work, "postgres", db.dlt_credentials, n, args.all,
+                                               args.workers, args.parse_processes))
                         print_table(f"{n:,} deals", results[-1:])
         finally:
             if pg is not None:
