@@ -94,7 +94,7 @@ class ParsePool:
         """The worker's answer for ``content``, or None: no worker ready (yet), or it died on this body."""
         worker = self._take()
         if worker is None:
-            self.declined += 1
+            self._count(None)
             return None
         send_types = worker.types.get(key) != types_version
         message = (key, None if key in worker.setups else setup, types if send_types else None, content)
@@ -105,20 +105,26 @@ class ParsePool:
                 self._alive -= 1
             self._lost(f"stopped answering ({type(exc).__name__})")
             worker.proc.kill()
-            self.declined += 1
+            self._count(None)
             return None
         worker.setups.add(key)
         worker.types[key] = types_version
         self._idle.put(worker)
-        if answer is None:
-            self.declined += 1
-        else:
-            self.answered += 1
-            if self.answered % TRIM_EVERY == 0:
-                started = time.perf_counter()
-                release_free_memory()  # see heap.py: pages unpickled here are freed in other threads
+        if self._count(answer):
+            started = time.perf_counter()
+            release_free_memory()  # see heap.py: pages unpickled here are freed in other threads
+            with self._lock:
                 self.trim_seconds += time.perf_counter() - started
         return answer
+
+    def _count(self, answer: Any) -> bool:
+        """Count an answer (stream threads call this concurrently); True when memory is due to be trimmed."""
+        with self._lock:
+            if answer is None:
+                self.declined += 1
+                return False
+            self.answered += 1
+            return self.answered % TRIM_EVERY == 0
 
     def close(self) -> None:
         """Workers exit when their input closes; any still running after 5 s is killed."""

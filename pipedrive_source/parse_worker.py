@@ -5,8 +5,8 @@ building hold the GIL ~90 % of the time), and dlt's parallel extract uses thread
 work on the other cores; the sync process keeps the HTTP client (limiter, budget, retries), the
 resource state and the column types, and adopts each prepared page (``transform.PageTransformer``).
 
-Protocol (``parse_pool``): pickled messages over stdin/stdout, Arrow buffers out of band. The worker first sends
-``"ready"``; then per job it receives ``(setup key, setup or None, types or None, body)`` and answers
+Protocol (``parse_pool``): pickled messages over stdin/stdout, Arrow buffers out of band. The worker
+first sends ``"ready"``; then per job it receives ``(setup key, setup or None, types or None, body)`` and answers
 with an envelope whose ``data`` is empty and whose ``PREPARED_KEY`` holds a ``Prepared``, or with
 ``None`` when the body is anything but a successful list page (the sync process then decodes and
 transforms it itself, exactly as without workers: errors, retries and warnings stay in one place).
@@ -21,8 +21,8 @@ import logging
 import pickle
 import struct
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
@@ -45,7 +45,6 @@ class Prepared:
     tables: list[PageTable]
     types: dict[str, dict[str, str]]  # the logical type of every column of every table
     rows: list[dict[str, Any]]  # per row, the keys deciding on per-parent children (when it has them)
-    count: int  # records on the page
     warnings: list[tuple[str, int, str, bool]]  # (logger, level, message, once per run)
     content: bytes | None = field(default=None, repr=False)  # the body (set by the sync process)
 
@@ -172,7 +171,7 @@ class PageWorker:
             types[name] = {c: b.explicit.get(c) or b.types[c] for c in tbl.column_names}
         wanted = children_fields(entity) if setup.children and entity.children else ()
         kept = [{k: r.get(k) for k in wanted} for r in rows] if wanted else []
-        return Prepared(tables, types, kept, len(records), self.collector.records)
+        return Prepared(tables, types, kept, self.collector.records)
 
 
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
