@@ -83,10 +83,6 @@ class ParsePool:
                              name="pipedrive-parse-start").start()
 
     @property
-    def alive(self) -> int:
-        return self._alive
-
-    @property
     def processes(self) -> int:
         return len(self._workers)
 

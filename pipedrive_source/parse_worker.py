@@ -138,7 +138,7 @@ class PageWorker:
             self._setups[key] = (setup, ENTITY_BY_NAME[setup.entity], flattener)
         if types is not None:
             self._types[key] = types
-        envelope, garbage = decode_body(content)
+        envelope, _ = decode_body(content)
         if envelope is None or envelope.get("success") is False or not isinstance(envelope.get("data"), list):
             return None
         setup, entity, flattener = self._setups[key]
